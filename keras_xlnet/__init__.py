@@ -1,0 +1,10 @@
+"""XLNet for Keras 3 and KerasHub, on JAX, TensorFlow and PyTorch."""
+
+from keras_xlnet.checkpoints import CheckpointError
+from keras_xlnet.checkpoints import convert_checkpoint
+from keras_xlnet.checkpoints import load_checkpoint
+from keras_xlnet.models.xlnet_backbone import XLNetBackbone
+from keras_xlnet.models.xlnet_classifier import XLNetClassifier
+from keras_xlnet.version import __version__
+
+XLNetTextClassifier = XLNetClassifier

@@ -1,0 +1,246 @@
+"""Loading XLNet checkpoints of every layout into Keras models."""
+
+import contextlib
+import dataclasses
+import glob
+import json
+import os
+import shutil
+import tempfile
+import warnings
+import zipfile
+
+import numpy as np
+
+from keras_xlnet.checkpoints import configs
+from keras_xlnet.checkpoints import layouts
+from keras_xlnet.checkpoints.readers import CheckpointError
+from keras_xlnet.checkpoints.readers import TFCheckpointReader
+from keras_xlnet.checkpoints.readers import open_huggingface_folder
+
+
+@dataclasses.dataclass
+class LoadedCheckpoint:
+    """What `load_checkpoint` built, and what it did with each tensor."""
+
+    backbone: object
+    classifier: object  # `XLNetClassifier`, or None without a head.
+    layout: str
+    ignored: list  # Source tensors deliberately not loaded.
+    zero_filled: list  # Variables the source lacks, set to zeros.
+
+
+def _read_json(path):
+    with open(path, encoding="utf-8") as file:
+        return json.load(file)
+
+
+def _find_tf_prefix(folder):
+    import tensorflow as tf
+
+    latest = tf.train.latest_checkpoint(folder)
+    if latest:
+        return latest
+    indexes = sorted(
+        glob.glob(os.path.join(folder, "**", "*.index"), recursive=True)
+    )
+    if len(indexes) != 1:
+        raise CheckpointError(
+            f"Expected one TensorFlow checkpoint (*.index) in {folder!r}, "
+            f"found {len(indexes)}: {indexes}. Pass the checkpoint prefix."
+        )
+    return indexes[0].removesuffix(".index")
+
+
+def _tf_config(prefix, config):
+    if isinstance(config, dict):
+        return configs.from_xlnet_config(config, "the given config")
+    path = config or os.path.join(os.path.dirname(prefix), "xlnet_config.json")
+    if not os.path.exists(path):
+        raise CheckpointError(
+            f"No xlnet_config.json beside {prefix!r}; pass `config=` (the "
+            "path of the release's xlnet_config.json)."
+        )
+    return configs.from_xlnet_config(_read_json(path), path)
+
+
+@contextlib.contextmanager
+def open_checkpoint(source, config=None):
+    """Yields `(reader, backbone_kwargs)` for a local checkpoint.
+
+    `source` is a TF checkpoint prefix, a folder holding one (with its
+    `xlnet_config.json`), a release zip, or a Hugging Face model folder.
+    """
+    source = os.fspath(source)
+    if zipfile.is_zipfile(source):
+        with tempfile.TemporaryDirectory() as folder:
+            with zipfile.ZipFile(source) as archive:
+                archive.extractall(folder)
+            configs_found = glob.glob(
+                os.path.join(folder, "**", "xlnet_config.json"), recursive=True
+            )
+            with open_checkpoint(
+                os.path.dirname(configs_found[0]) if configs_found else folder,
+                config,
+            ) as opened:
+                yield opened
+        return
+    if os.path.isfile(os.path.join(source, "config.json")):
+        reader, hf_config = open_huggingface_folder(source)
+        if config is not None:
+            hf_config = (
+                config if isinstance(config, dict) else _read_json(config)
+            )
+        yield reader, configs.from_huggingface_config(hf_config)
+        return
+    if os.path.isdir(source):
+        source = _find_tf_prefix(source)
+    elif not os.path.exists(source + ".index"):
+        raise CheckpointError(
+            f"{source!r} is neither a TF checkpoint prefix (no "
+            f"{source}.index), a folder, nor a zip file."
+        )
+    yield TFCheckpointReader(source), _tf_config(source, config)
+
+
+def assign_weights(variables, reader, sources):
+    """Assigns every variable from its source tensor, strictly.
+
+    Args:
+        variables: dict of variable path to `keras.Variable`.
+        reader: a checkpoint reader (`keys`, `shape`, `read`).
+        sources: the `layouts.TensorSource`s of these variables.
+
+    Returns:
+        `(ignored_keys, zero_filled_paths)`.
+
+    Raises:
+        CheckpointError: a variable without source, a missing or unknown
+            tensor, or a shape that differs from the model's.
+    """
+    by_target = {source.target: source for source in sources}
+    unmapped = sorted(set(variables) - set(by_target))
+    if unmapped:
+        raise CheckpointError(f"No source tensor for variables {unmapped}.")
+    keys = set(reader.keys())
+    used = {source.key for source in by_target.values()}
+    unknown = sorted(k for k in keys - used if not layouts.is_ignored(k))
+    if unknown:
+        raise CheckpointError(
+            f"The checkpoint holds tensors that the model has no place for: "
+            f"{unknown}. Is the config (number of layers, head) right?"
+        )
+    missing = sorted(
+        s.key
+        for s in by_target.values()
+        if s.key not in keys and not s.optional
+    )
+    if missing:
+        raise CheckpointError(f"The checkpoint lacks tensors {missing}.")
+
+    zero_filled = []
+    for path, variable in variables.items():
+        source = by_target[path]
+        if source.key not in keys:
+            value = np.zeros(variable.shape, "float32")
+            zero_filled.append(path)
+        else:
+            value = source.transform(reader.read(source.key))
+        if tuple(value.shape) != tuple(variable.shape):
+            raise CheckpointError(
+                f"Tensor {source.key!r} has shape {reader.shape(source.key)} "
+                f"(as {tuple(value.shape)} for {path!r}), but the model "
+                f"expects {tuple(variable.shape)}: the config disagrees with "
+                "the checkpoint."
+            )
+        variable.assign(value.astype(variable.dtype))
+    ignored = sorted(k for k in keys - used if layouts.is_ignored(k))
+    return ignored, zero_filled
+
+
+def load_checkpoint(source, config=None, dtype=None, **backbone_overrides):
+    """Builds an `XLNetBackbone` (and `XLNetClassifier`) from a checkpoint.
+
+    Args:
+        source: TF checkpoint prefix or folder (TF1, or TF2 of
+            tf-models-official <= 2.3 / >= 2.4, detected from the keys), a
+            release zip, or a Hugging Face model folder.
+        config: optional path of (or dict from) `xlnet_config.json`, or a
+            Hugging Face `config.json`; by default read beside the source.
+        dtype: dtype policy of the built models.
+        **backbone_overrides: other `XLNetBackbone` arguments, for example
+            `attention_type="uni"` or `memory_length=128`.
+
+    Returns:
+        A `LoadedCheckpoint`. Its `classifier` is set when the source holds
+        a sequence-classification head (summary + logits).
+    """
+    from keras_xlnet.models.xlnet_backbone import XLNetBackbone
+    from keras_xlnet.models.xlnet_classifier import XLNetClassifier
+
+    with open_checkpoint(source, config) as (reader, kwargs):
+        keys = reader.keys()
+        layout = layouts.detect_layout(keys)
+        kwargs = {**kwargs, **backbone_overrides}
+        sources = layouts.tensor_sources(layout, keys, kwargs["num_layers"])
+        backbone = XLNetBackbone(**kwargs, dtype=dtype)
+        model = backbone
+        classifier = None
+        if layouts.has_classification_head(sources):
+            logits_key = next(
+                s.key for s in sources if s.target == "logits/bias"
+            )
+            num_classes = reader.shape(logits_key)[0]
+            classifier = XLNetClassifier(backbone, num_classes=num_classes)
+            model = classifier
+        variables = {v.path: v for v in model.weights}
+        ignored, zero_filled = assign_weights(variables, reader, sources)
+    if zero_filled:
+        warnings.warn(
+            f"{source} holds no {zero_filled}; set to zeros. The two-stream "
+            "query path (pretraining) needs trained values.",
+            stacklevel=2,
+        )
+    return LoadedCheckpoint(backbone, classifier, layout, ignored, zero_filled)
+
+
+def convert_checkpoint(source, output_dir, config=None):
+    """Converts an XLNet checkpoint into a KerasHub preset folder.
+
+    The folder holds `config.json`, `model.weights.h5` and `metadata.json`,
+    plus `task.json` and `task.weights.h5` when the source has a
+    classification head, so that `XLNetClassifier.from_preset(output_dir)`
+    reproduces the source's logits. It is written to a temporary sibling and
+    renamed at the end: a crash never leaves a half-written preset.
+
+    Args:
+        source: see `load_checkpoint`.
+        output_dir: the preset folder to create; must not exist yet.
+        config: see `load_checkpoint`.
+
+    Returns:
+        A `LoadedCheckpoint` with the converted models.
+
+    Example:
+    ```python
+    keras_xlnet.convert_checkpoint(
+        "xlnet_cased_L-24_H-1024_A-16/xlnet_model.ckpt", "xlnet_large_cased"
+    )
+    backbone = keras_xlnet.XLNetBackbone.from_preset("xlnet_large_cased")
+    ```
+    """
+    output_dir = os.path.abspath(os.fspath(output_dir))
+    if os.path.exists(output_dir):
+        raise FileExistsError(
+            f"{output_dir!r} exists; choose a new folder for the preset."
+        )
+    loaded = load_checkpoint(source, config=config)
+    parent = os.path.dirname(output_dir)
+    os.makedirs(parent, exist_ok=True)
+    staging = tempfile.mkdtemp(prefix=".converting-", dir=parent)
+    try:
+        (loaded.classifier or loaded.backbone).save_to_preset(staging)
+        os.replace(staging, output_dir)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return loaded

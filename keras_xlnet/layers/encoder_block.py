@@ -1,0 +1,175 @@
+"""One XLNet layer: relative attention followed by a position-wise FFN."""
+
+import keras
+
+from keras_xlnet.layers.relative_attention import XLNetRelativeAttention
+
+ACTIVATIONS = {
+    # The released XLNet weights were trained with the tanh approximation.
+    "gelu_approximate": lambda x: keras.activations.gelu(x, approximate=True),
+    "gelu": lambda x: keras.activations.gelu(x, approximate=False),
+    "relu": keras.activations.relu,
+}
+
+
+def get_activation(name):
+    """Returns the activation function called `name` (see `ACTIVATIONS`)."""
+    if name not in ACTIVATIONS:
+        raise ValueError(
+            f"Unknown activation {name!r}; expected one of "
+            f"{sorted(ACTIVATIONS)} ('gelu_approximate' is the tanh GELU "
+            "XLNet was trained with, 'gelu' the exact erf GELU)."
+        )
+    return ACTIVATIONS[name]
+
+
+@keras.saving.register_keras_serializable(package="keras_xlnet")
+class XLNetEncoderBlock(keras.layers.Layer):
+    """Relative attention, then `LayerNorm(x + dropout(W2 act(W1 x)))`.
+
+    The FFN (with dropout after the activation too, as in the reference)
+    is applied with the same weights to the content stream and, when given,
+    to the query stream. See `XLNetRelativeAttention` for the call
+    arguments; the return value is the content stream, or `(content,
+    query)` when a query stream is passed.
+
+    Args:
+        num_heads: int.
+        head_dim: int.
+        intermediate_dim: int, the FFN inner size.
+        dropout: float.
+        attention_dropout: float.
+        activation: `"gelu_approximate"`, `"gelu"` or `"relu"`.
+        layer_norm_epsilon: float.
+        kernel_initializer: initializer of every kernel.
+    """
+
+    def __init__(
+        self,
+        num_heads,
+        head_dim,
+        intermediate_dim,
+        dropout=0.0,
+        attention_dropout=0.0,
+        activation="gelu_approximate",
+        layer_norm_epsilon=1e-12,
+        kernel_initializer="glorot_uniform",
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.num_heads = num_heads
+        self.head_dim = head_dim
+        self.intermediate_dim = intermediate_dim
+        self.dropout = dropout
+        self.attention_dropout = attention_dropout
+        self.activation = activation
+        self.layer_norm_epsilon = layer_norm_epsilon
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self._activation_fn = get_activation(activation)
+
+        self.attention = XLNetRelativeAttention(
+            num_heads=num_heads,
+            head_dim=head_dim,
+            dropout=dropout,
+            attention_dropout=attention_dropout,
+            layer_norm_epsilon=layer_norm_epsilon,
+            kernel_initializer=self.kernel_initializer,
+            dtype=self.dtype_policy,
+            name="attention",
+        )
+        self.inner_dense = keras.layers.Dense(
+            intermediate_dim,
+            kernel_initializer=self.kernel_initializer,
+            dtype=self.dtype_policy,
+            name="ffn_inner",
+        )
+        self.inner_dropout = keras.layers.Dropout(
+            dropout, dtype=self.dtype_policy, name="ffn_inner_dropout"
+        )
+        self.output_dropout = keras.layers.Dropout(
+            dropout, dtype=self.dtype_policy, name="ffn_output_dropout"
+        )
+        self.layer_norm = keras.layers.LayerNormalization(
+            epsilon=layer_norm_epsilon,
+            dtype=self.dtype_policy,
+            name="ffn_layer_norm",
+        )
+
+    def build(self, content_shape):
+        hidden_dim = content_shape[-1]
+        self.attention.build(content_shape)
+        self.inner_dense.build(content_shape)
+        self.output_dense = keras.layers.Dense(
+            hidden_dim,
+            kernel_initializer=self.kernel_initializer,
+            dtype=self.dtype_policy,
+            name="ffn_output",
+        )
+        self.output_dense.build(
+            tuple(content_shape[:-1]) + (self.intermediate_dim,)
+        )
+        self.layer_norm.build(content_shape)
+        self.built = True
+
+    def _feed_forward(self, stream, training):
+        hidden = self._activation_fn(self.inner_dense(stream))
+        hidden = self.inner_dropout(hidden, training=training)
+        hidden = self.output_dropout(
+            self.output_dense(hidden), training=training
+        )
+        return self.layer_norm(stream + hidden)
+
+    def call(
+        self,
+        content,
+        position_encoding,
+        segment_matrix,
+        content_visible,
+        memory=None,
+        query=None,
+        query_visible=None,
+        target_mapping=None,
+        training=None,
+    ):
+        streams = self.attention(
+            content,
+            position_encoding,
+            segment_matrix,
+            content_visible,
+            memory=memory,
+            query=query,
+            query_visible=query_visible,
+            target_mapping=target_mapping,
+            training=training,
+        )
+        if query is None:
+            return self._feed_forward(streams, training)
+        return tuple(self._feed_forward(s, training) for s in streams)
+
+    def compute_output_spec(self, content, *args, query=None, **kwargs):
+        content_spec = keras.KerasTensor(
+            content.shape, dtype=self.compute_dtype
+        )
+        if query is None:
+            return content_spec
+        return content_spec, keras.KerasTensor(
+            query.shape, dtype=self.compute_dtype
+        )
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "num_heads": self.num_heads,
+                "head_dim": self.head_dim,
+                "intermediate_dim": self.intermediate_dim,
+                "dropout": self.dropout,
+                "attention_dropout": self.attention_dropout,
+                "activation": self.activation,
+                "layer_norm_epsilon": self.layer_norm_epsilon,
+                "kernel_initializer": keras.initializers.serialize(
+                    self.kernel_initializer
+                ),
+            }
+        )
+        return config

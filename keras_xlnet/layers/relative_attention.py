@@ -1,0 +1,269 @@
+"""XLNet's two-stream relative multi-head attention."""
+
+import keras
+from keras import ops
+
+# Added to hidden scores in float32: exp() of it is exactly 0, and it stays
+# finite (float16's -inf would turn a fully masked row into NaN).
+MASKED_SCORE = -1e30
+
+
+def rel_shift(scores, key_length):
+    """Aligns position scores so that column `j` holds distance `i - j`.
+
+    `scores[..., i, r]` scores query `i` against relative position index `r`
+    (distance `K - r`). The result keeps `[..., i, j] = scores[..., i,
+    T - i + j]` for the first `key_length` columns, using one reshape, one
+    slice and another reshape.
+    """
+    num_heads = scores.shape[1]
+    query_length, num_positions = ops.shape(scores)[2], ops.shape(scores)[3]
+    scores = ops.reshape(scores, (-1, num_heads, num_positions, query_length))
+    scores = scores[:, :, 1:, :]
+    scores = ops.reshape(
+        scores, (-1, num_heads, query_length, num_positions - 1)
+    )
+    return scores[:, :, :, :key_length]
+
+
+@keras.saving.register_keras_serializable(package="keras_xlnet")
+class XLNetRelativeAttention(keras.layers.Layer):
+    """Relative multi-head attention with XLNet's segment term, post-LN.
+
+    Scores are `(ac + bd + ef) / sqrt(head_dim)` with
+    `ac = (q + r_w_bias) . k`, `bd = rel_shift((q + r_r_bias) . r)` and
+    `ef = (q + r_s_bias) . seg_embed[different_segment]`. Keys and values
+    are the memory followed by the content stream. Masking and softmax run
+    in float32. The output is `LayerNorm(x + dropout(attention . W_o))`.
+
+    The optional query stream (two-stream attention of pretraining) uses the
+    same weights: it attends to the content keys under `query_visible`, at
+    the positions given by `target_mapping`.
+
+    Args:
+        num_heads: int.
+        head_dim: int.
+        dropout: float, on the attention output.
+        attention_dropout: float, on the attention probabilities.
+        layer_norm_epsilon: float.
+        kernel_initializer: initializer of every kernel and bias vector.
+
+    Call arguments:
+        content: `[batch, T, D]` content stream.
+        position_encoding: `[1 or batch, R, D]` relative encodings.
+        segment_matrix: `[batch, T, K]` boolean, `True` across segments.
+        content_visible: `[batch, T, K]` boolean.
+        memory: optional `[batch, M, D]` cached states of this layer's input.
+        query: optional `[batch, P, D]` query stream.
+        query_visible: `[batch, T, K]` boolean, with `query`.
+        target_mapping: `[batch, P, T]`, with `query`: one-hot position of
+            each prediction.
+        training: bool.
+
+    Returns:
+        The new content stream, or `(content, query)` when `query` is given.
+    """
+
+    def __init__(
+        self,
+        num_heads,
+        head_dim,
+        dropout=0.0,
+        attention_dropout=0.0,
+        layer_norm_epsilon=1e-12,
+        kernel_initializer="glorot_uniform",
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.num_heads = num_heads
+        self.head_dim = head_dim
+        self.dropout = dropout
+        self.attention_dropout = attention_dropout
+        self.layer_norm_epsilon = layer_norm_epsilon
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self._scale = 1.0 / head_dim**0.5
+
+        def projection(name):
+            return keras.layers.EinsumDense(
+                "btd,dnh->btnh",
+                output_shape=(None, num_heads, head_dim),
+                kernel_initializer=self.kernel_initializer,
+                dtype=self.dtype_policy,
+                name=name,
+            )
+
+        self.query_dense = projection("query")
+        self.key_dense = projection("key")
+        self.value_dense = projection("value")
+        self.position_dense = projection("position")
+        self.probability_dropout = keras.layers.Dropout(
+            attention_dropout,
+            dtype=self.dtype_policy,
+            name="probability_dropout",
+        )
+        self.output_dropout = keras.layers.Dropout(
+            dropout, dtype=self.dtype_policy, name="output_dropout"
+        )
+        self.layer_norm = keras.layers.LayerNormalization(
+            epsilon=layer_norm_epsilon,
+            dtype=self.dtype_policy,
+            name="layer_norm",
+        )
+
+    def build(self, content_shape):
+        hidden_dim = content_shape[-1]
+        for layer in (
+            self.query_dense,
+            self.key_dense,
+            self.value_dense,
+            self.position_dense,
+        ):
+            layer.build((None, None, hidden_dim))
+        # The output kernel is stored [D, N, H] like the released checkpoints.
+        self.output_dense = keras.layers.EinsumDense(
+            "btnh,dnh->btd",
+            output_shape=(None, hidden_dim),
+            kernel_initializer=self.kernel_initializer,
+            dtype=self.dtype_policy,
+            name="output",
+        )
+        self.output_dense.build((None, None, self.num_heads, self.head_dim))
+        self.layer_norm.build(content_shape)
+
+        def bias(name, shape):
+            return self.add_weight(
+                name=name, shape=shape, initializer=self.kernel_initializer
+            )
+
+        heads = (self.num_heads, self.head_dim)
+        self.content_bias = bias("content_bias", heads)  # r_w_bias
+        self.position_bias = bias("position_bias", heads)  # r_r_bias
+        self.segment_bias = bias("segment_bias", heads)  # r_s_bias
+        self.segment_embedding = bias("segment_embedding", (2,) + heads)
+        self.built = True
+
+    def _attend(
+        self,
+        query_heads,
+        keys,
+        values,
+        positions,
+        segment_matrix,
+        visible,
+        training,
+    ):
+        """Attention of `[B, T, N, H]` queries; returns `[B, T, N, H]`."""
+        content_scores = ops.einsum(
+            "btnh,bknh->bntk", query_heads + self.content_bias, keys
+        )
+        # positions: [1 or B, R, N, H]; a batched matmul broadcasts the 1.
+        position_scores = ops.matmul(
+            ops.transpose(query_heads + self.position_bias, (0, 2, 1, 3)),
+            ops.transpose(positions, (0, 2, 3, 1)),
+        )
+        position_scores = rel_shift(position_scores, ops.shape(keys)[1])
+        segment_scores = ops.einsum(
+            "btnh,snh->bnts",
+            query_heads + self.segment_bias,
+            self.segment_embedding,
+        )
+        segment_scores = ops.where(
+            segment_matrix[:, None, :, :],
+            segment_scores[..., 1:],
+            segment_scores[..., :1],
+        )
+        scores = (
+            content_scores + position_scores + segment_scores
+        ) * self._scale
+        scores = ops.where(
+            visible[:, None, :, :], ops.cast(scores, "float32"), MASKED_SCORE
+        )
+        probabilities = ops.cast(
+            ops.softmax(scores, axis=-1), self.compute_dtype
+        )
+        probabilities = self.probability_dropout(
+            probabilities, training=training
+        )
+        return ops.einsum("bntk,bknh->btnh", probabilities, values)
+
+    def _post_attention(self, stream, attended, training):
+        output = self.output_dropout(
+            self.output_dense(attended), training=training
+        )
+        return self.layer_norm(stream + output)
+
+    def call(
+        self,
+        content,
+        position_encoding,
+        segment_matrix,
+        content_visible,
+        memory=None,
+        query=None,
+        query_visible=None,
+        target_mapping=None,
+        training=None,
+    ):
+        context = (
+            content
+            if memory is None
+            else ops.concatenate([memory, content], axis=1)
+        )
+        keys = self.key_dense(context)
+        values = self.value_dense(context)
+        positions = self.position_dense(position_encoding)
+
+        attended = self._attend(
+            self.query_dense(content),
+            keys,
+            values,
+            positions,
+            segment_matrix,
+            content_visible,
+            training,
+        )
+        content = self._post_attention(content, attended, training)
+        if query is None:
+            return content
+
+        target_mapping = ops.cast(target_mapping, self.compute_dtype)
+        query_heads = ops.einsum(
+            "bpnh,bpt->btnh", self.query_dense(query), target_mapping
+        )
+        attended = self._attend(
+            query_heads,
+            keys,
+            values,
+            positions,
+            segment_matrix,
+            query_visible,
+            training,
+        )
+        attended = ops.einsum("btnh,bpt->bpnh", attended, target_mapping)
+        return content, self._post_attention(query, attended, training)
+
+    def compute_output_spec(self, content, *args, query=None, **kwargs):
+        content_spec = keras.KerasTensor(
+            content.shape, dtype=self.compute_dtype
+        )
+        if query is None:
+            return content_spec
+        return content_spec, keras.KerasTensor(
+            query.shape, dtype=self.compute_dtype
+        )
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "num_heads": self.num_heads,
+                "head_dim": self.head_dim,
+                "dropout": self.dropout,
+                "attention_dropout": self.attention_dropout,
+                "layer_norm_epsilon": self.layer_norm_epsilon,
+                "kernel_initializer": keras.initializers.serialize(
+                    self.kernel_initializer
+                ),
+            }
+        )
+        return config

@@ -1,0 +1,341 @@
+"""The XLNet encoder as a KerasHub backbone."""
+
+import keras
+from keras import ops
+from keras_hub.models import Backbone
+
+from keras_xlnet.layers.attention_masks import XLNetAttentionMask
+from keras_xlnet.layers.attention_masks import XLNetSegmentMatrix
+from keras_xlnet.layers.encoder_block import XLNetEncoderBlock
+from keras_xlnet.layers.encoder_block import get_activation
+from keras_xlnet.layers.query_stream_embedding import XLNetQueryStreamEmbedding
+from keras_xlnet.layers.relative_position_encoding import (
+    XLNetRelativePositionEncoding,
+)
+
+
+def xlnet_kernel_initializer(stddev=0.02):
+    return keras.initializers.RandomNormal(stddev=stddev)
+
+
+@keras.saving.register_keras_serializable(package="keras_xlnet")
+class XLNetBackbone(Backbone):
+    """XLNet encoder (Yang et al., 2019) with Transformer-XL relative attention.
+
+    The functional model maps `token_ids`, `padding_mask` (1 = real token)
+    and `segment_ids` to the last hidden states `[batch, T, hidden_dim]`.
+    Padding may sit on either side. Any batch size and length run on one
+    instance. Memory (`mems`) and the two-stream query path of pretraining
+    are available through `encode()`.
+
+    Args:
+        vocabulary_size: int.
+        num_layers: int.
+        num_heads: int.
+        hidden_dim: int, `d_model`.
+        intermediate_dim: int, the FFN inner size `d_inner`.
+        head_dim: int, defaults to `hidden_dim // num_heads`.
+        dropout: float, on embeddings, position encodings, attention and FFN
+            outputs and the final hidden states.
+        attention_dropout: float, on attention probabilities.
+        activation: `"gelu_approximate"` (tanh GELU, what XLNet was trained
+            with), `"gelu"` (exact) or `"relu"`.
+        layer_norm_epsilon: float.
+        clamp_len: int, clip relative distances to this value; `-1` = off.
+        bi_data: bool, forward and backward distances on the two halves of
+            the batch (pretraining).
+        attention_type: `"bi"` (bidirectional) or `"uni"` (causal).
+        same_length: bool, with `"uni"`: every query sees as many keys.
+        memory_length: int, how many positions `encode()` keeps as new
+            memory; `0` keeps all (memory + current).
+        reuse_length: int, if positive only the first `reuse_length` tokens
+            of each segment enter the new memory.
+        dtype: dtype policy, e.g. `"float32"`, `"mixed_bfloat16"`.
+
+    Example:
+    ```python
+    backbone = keras_xlnet.XLNetBackbone(
+        vocabulary_size=100, num_layers=2, num_heads=2, hidden_dim=16,
+        intermediate_dim=32,
+    )
+    outputs = backbone({
+        "token_ids": np.array([[0, 0, 7, 8, 4, 3]]),
+        "padding_mask": np.array([[0, 0, 1, 1, 1, 1]]),
+        "segment_ids": np.array([[3, 3, 0, 0, 0, 2]]),
+    })  # [1, 6, 16]
+    ```
+    """
+
+    def __init__(
+        self,
+        vocabulary_size,
+        num_layers,
+        num_heads,
+        hidden_dim,
+        intermediate_dim,
+        head_dim=None,
+        dropout=0.1,
+        attention_dropout=0.1,
+        activation="gelu_approximate",
+        layer_norm_epsilon=1e-12,
+        clamp_len=-1,
+        bi_data=False,
+        attention_type="bi",
+        same_length=False,
+        memory_length=0,
+        reuse_length=0,
+        dtype=None,
+        **kwargs,
+    ):
+        head_dim = hidden_dim // num_heads if head_dim is None else head_dim
+        get_activation(activation)  # Fails early on an unknown name.
+
+        # === Layers ===
+        initializer = xlnet_kernel_initializer()
+        self.token_embedding = keras.layers.Embedding(
+            vocabulary_size,
+            hidden_dim,
+            embeddings_initializer=initializer,
+            dtype=dtype,
+            name="token_embedding",
+        )
+        self.query_stream_embedding = XLNetQueryStreamEmbedding(
+            hidden_dim,
+            embeddings_initializer=initializer,
+            dtype=dtype,
+            name="query_stream_embedding",
+        )
+        self.embeddings_dropout = keras.layers.Dropout(
+            dropout, dtype=dtype, name="embeddings_dropout"
+        )
+        self.position_encoding = XLNetRelativePositionEncoding(
+            hidden_dim,
+            attention_type=attention_type,
+            bi_data=bi_data,
+            clamp_len=clamp_len,
+            dtype=dtype,
+            name="position_encoding",
+        )
+        self.position_dropout = keras.layers.Dropout(
+            dropout, dtype=dtype, name="position_dropout"
+        )
+        self.attention_mask = XLNetAttentionMask(
+            attention_type=attention_type,
+            same_length=same_length,
+            dtype=dtype,
+            name="attention_mask",
+        )
+        self.segment_matrix = XLNetSegmentMatrix(
+            dtype=dtype, name="segment_matrix"
+        )
+        self.encoder_blocks = [
+            XLNetEncoderBlock(
+                num_heads=num_heads,
+                head_dim=head_dim,
+                intermediate_dim=intermediate_dim,
+                dropout=dropout,
+                attention_dropout=attention_dropout,
+                activation=activation,
+                layer_norm_epsilon=layer_norm_epsilon,
+                kernel_initializer=initializer,
+                dtype=dtype,
+                name=f"encoder_block_{i}",
+            )
+            for i in range(num_layers)
+        ]
+        self.output_dropout = keras.layers.Dropout(
+            dropout, dtype=dtype, name="output_dropout"
+        )
+
+        self.query_stream_embedding.build()
+
+        # === Functional Model ===
+        token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
+        padding_mask = keras.Input(
+            shape=(None,), dtype="int32", name="padding_mask"
+        )
+        segment_ids = keras.Input(
+            shape=(None,), dtype="int32", name="segment_ids"
+        )
+        outputs = self._encode(token_ids, padding_mask, segment_ids)
+        super().__init__(
+            inputs={
+                "token_ids": token_ids,
+                "padding_mask": padding_mask,
+                "segment_ids": segment_ids,
+            },
+            outputs=outputs["sequence_output"],
+            dtype=dtype,
+            **kwargs,
+        )
+        # The query stream is only used by `encode()`, outside the functional
+        # graph: assigning it again now makes the model track its weight.
+        self.query_stream_embedding = self.query_stream_embedding
+
+        # === Config ===
+        self.vocabulary_size = vocabulary_size
+        self.num_layers = num_layers
+        self.num_heads = num_heads
+        self.hidden_dim = hidden_dim
+        self.intermediate_dim = intermediate_dim
+        self.head_dim = head_dim
+        self.dropout = dropout
+        self.attention_dropout = attention_dropout
+        self.activation = activation
+        self.layer_norm_epsilon = layer_norm_epsilon
+        self.clamp_len = clamp_len
+        self.bi_data = bi_data
+        self.attention_type = attention_type
+        self.same_length = same_length
+        self.memory_length = memory_length
+        self.reuse_length = reuse_length
+
+    def _encode(
+        self,
+        token_ids,
+        padding_mask,
+        segment_ids,
+        memory=None,
+        perm_mask=None,
+        target_mapping=None,
+        training=None,
+        keep_memory=False,
+    ):
+        memory_length = 0 if memory is None else ops.shape(memory[0])[1]
+        content = self.embeddings_dropout(
+            self.token_embedding(token_ids), training=training
+        )
+        position_encoding = self.position_dropout(
+            self.position_encoding(token_ids, memory_length=memory_length),
+            training=training,
+        )
+        content_visible, query_visible = self.attention_mask(
+            padding_mask, memory_length=memory_length, perm_mask=perm_mask
+        )
+        segment_matrix = self.segment_matrix(
+            segment_ids, memory_length=memory_length
+        )
+        query = None
+        if target_mapping is not None:
+            query = self.embeddings_dropout(
+                self.query_stream_embedding(target_mapping), training=training
+            )
+
+        new_memory = []
+        for i, block in enumerate(self.encoder_blocks):
+            layer_memory = None if memory is None else memory[i]
+            if keep_memory:
+                new_memory.append(self._next_memory(content, layer_memory))
+            streams = block(
+                content,
+                position_encoding,
+                segment_matrix,
+                content_visible,
+                memory=layer_memory,
+                query=query,
+                query_visible=query_visible,
+                target_mapping=target_mapping,
+                training=training,
+            )
+            content, query = streams if query is not None else (streams, None)
+
+        outputs = {
+            "sequence_output": self.output_dropout(content, training=training)
+        }
+        if keep_memory:
+            outputs["new_memory"] = new_memory
+        if query is not None:
+            outputs["query_output"] = self.output_dropout(
+                query, training=training
+            )
+        return outputs
+
+    def _next_memory(self, layer_input, layer_memory):
+        if self.reuse_length > 0:
+            layer_input = layer_input[:, : self.reuse_length]
+        if layer_memory is not None:
+            layer_input = ops.concatenate(
+                [ops.cast(layer_memory, layer_input.dtype), layer_input], axis=1
+            )
+        if self.memory_length > 0:
+            layer_input = layer_input[:, -self.memory_length :]
+        return ops.stop_gradient(layer_input)
+
+    def encode(
+        self,
+        token_ids,
+        padding_mask,
+        segment_ids,
+        memory=None,
+        perm_mask=None,
+        target_mapping=None,
+        training=False,
+    ):
+        """Runs the encoder with memory and/or the two-stream query path.
+
+        Args:
+            token_ids: `[batch, T]` int tensor.
+            padding_mask: `[batch, T]`, 1 for real tokens.
+            segment_ids: `[batch, T]` int tensor.
+            memory: optional list of `num_layers` tensors `[batch, M, D]`,
+                the `new_memory` of a previous call (batch-major).
+            perm_mask: optional `[batch, T, T]`, 1 where token `i` may not
+                attend to token `j` (permutation language modelling).
+            target_mapping: optional `[batch, P, T]` one-hot rows placing the
+                `P` predictions; enables the query stream.
+            training: bool, enables dropout.
+
+        Returns:
+            A dict with `"sequence_output"` `[batch, T, D]` (content stream),
+            `"new_memory"` (list of `[batch, M', D]`, each layer's input
+            appended to its memory, trimmed to `memory_length` and, with
+            `reuse_length`, to the first `reuse_length` tokens) and, with
+            `target_mapping`, `"query_output"` `[batch, P, D]`.
+
+        Example:
+        ```python
+        first = backbone.encode(ids_1, mask_1, segments_1)
+        second = backbone.encode(
+            ids_2, mask_2, segments_2, memory=first["new_memory"]
+        )
+        ```
+        """
+        if memory is not None and len(memory) != self.num_layers:
+            raise ValueError(
+                f"`memory` must hold one tensor per layer ({self.num_layers}). "
+                f"Received {len(memory)} tensors."
+            )
+        return self._encode(
+            ops.convert_to_tensor(token_ids, "int32"),
+            ops.convert_to_tensor(padding_mask, "int32"),
+            ops.convert_to_tensor(segment_ids, "int32"),
+            memory=memory,
+            perm_mask=perm_mask,
+            target_mapping=target_mapping,
+            training=training,
+            keep_memory=True,
+        )
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "vocabulary_size": self.vocabulary_size,
+                "num_layers": self.num_layers,
+                "num_heads": self.num_heads,
+                "hidden_dim": self.hidden_dim,
+                "intermediate_dim": self.intermediate_dim,
+                "head_dim": self.head_dim,
+                "dropout": self.dropout,
+                "attention_dropout": self.attention_dropout,
+                "activation": self.activation,
+                "layer_norm_epsilon": self.layer_norm_epsilon,
+                "clamp_len": self.clamp_len,
+                "bi_data": self.bi_data,
+                "attention_type": self.attention_type,
+                "same_length": self.same_length,
+                "memory_length": self.memory_length,
+                "reuse_length": self.reuse_length,
+            }
+        )
+        return config

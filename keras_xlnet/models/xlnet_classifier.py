@@ -1,0 +1,101 @@
+"""XLNet sequence classification task."""
+
+import keras
+from keras_hub.models import TextClassifier
+
+from keras_xlnet.layers.last_token_pooler import XLNetLastTokenPooler
+from keras_xlnet.models.xlnet_backbone import XLNetBackbone
+from keras_xlnet.models.xlnet_backbone import xlnet_kernel_initializer
+
+
+@keras.saving.register_keras_serializable(package="keras_xlnet")
+class XLNetClassifier(TextClassifier):
+    """XLNet with XLNet's sequence-summary classification head.
+
+    The head reads the last real token (`<cls>`, last with left padding),
+    then `Dense(hidden_dim, tanh)` ("summary"), dropout and
+    `Dense(num_classes)` ("logits"), as in the reference implementation.
+
+    Args:
+        backbone: an `XLNetBackbone`.
+        num_classes: int.
+        preprocessor: optional preprocessor turning raw strings into the
+            backbone's inputs; `None` means the model takes token ids.
+        activation: activation of the logits; `None` (default) returns
+            logits, `"softmax"` probabilities.
+        dropout: float, after the summary `tanh`.
+
+    Example:
+    ```python
+    backbone = keras_xlnet.XLNetBackbone(
+        vocabulary_size=100, num_layers=2, num_heads=2, hidden_dim=16,
+        intermediate_dim=32,
+    )
+    classifier = keras_xlnet.XLNetClassifier(backbone, num_classes=2)
+    logits = classifier.predict({
+        "token_ids": np.array([[0, 7, 8, 4, 3]]),
+        "padding_mask": np.array([[0, 1, 1, 1, 1]]),
+        "segment_ids": np.array([[3, 0, 0, 0, 2]]),
+    })
+    ```
+    """
+
+    backbone_cls = XLNetBackbone
+    preprocessor_cls = None
+
+    def __init__(
+        self,
+        backbone,
+        num_classes,
+        preprocessor=None,
+        activation=None,
+        dropout=0.1,
+        **kwargs,
+    ):
+        # === Layers ===
+        self.backbone = backbone
+        self.preprocessor = preprocessor
+        self.pooler = XLNetLastTokenPooler(
+            dtype=backbone.dtype_policy, name="pooler"
+        )
+        self.summary_dense = keras.layers.Dense(
+            backbone.hidden_dim,
+            activation="tanh",
+            kernel_initializer=xlnet_kernel_initializer(),
+            dtype=backbone.dtype_policy,
+            name="summary",
+        )
+        self.summary_dropout = keras.layers.Dropout(
+            dropout, dtype=backbone.dtype_policy, name="summary_dropout"
+        )
+        self.logits_dense = keras.layers.Dense(
+            num_classes,
+            activation=activation,
+            kernel_initializer=xlnet_kernel_initializer(),
+            dtype=backbone.dtype_policy,
+            name="logits",
+        )
+
+        # === Functional Model ===
+        inputs = backbone.input
+        sequence_output = backbone(inputs)
+        pooled = self.pooler(sequence_output, inputs["padding_mask"])
+        summary = self.summary_dropout(self.summary_dense(pooled))
+        outputs = self.logits_dense(summary)
+        super().__init__(inputs=inputs, outputs=outputs, **kwargs)
+
+        # === Config ===
+        self.num_classes = num_classes
+        self.activation = keras.activations.get(activation)
+        self.dropout = dropout
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "num_classes": self.num_classes,
+                "activation": keras.activations.serialize(self.activation),
+                "dropout": self.dropout,
+            }
+        )
+        return config
