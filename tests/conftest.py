@@ -1,0 +1,156 @@
+"""Shared test helpers: the shared reference data and Hugging Face peers."""
+
+import os
+import pathlib
+
+import keras
+import numpy as np
+import pytest
+
+REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def shared_path(*parts):
+    """A path under `../shared` (or `$XLNET_SHARED_DIR`); skips if absent."""
+    root = pathlib.Path(
+        os.environ.get("XLNET_SHARED_DIR", REPO_ROOT.parent / "shared")
+    )
+    path = root.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"shared reference data not found: {path}")
+    return path
+
+
+REFERENCE_LAYOUTS = (
+    "tf1_original",
+    "tf2_keras_xlnet_tfm230",
+    "tf2_xlnetbase_tfm240",
+)
+
+
+def reference_fixture(layout):
+    """`(checkpoint_folder, inputs, expected)` of a Model Garden fixture."""
+    folder = shared_path("fixtures", "reference_checkpoints", layout)
+    inputs = dict(np.load(folder / "inputs.npz"))
+    inputs.pop("labels")
+    return folder, inputs, dict(np.load(folder / "expected.npz"))
+
+
+def numpy(x):
+    return keras.ops.convert_to_numpy(x).astype("float32")
+
+
+def max_diff_on_real_tokens(actual, expected, padding_mask):
+    real = np.asarray(padding_mask).astype(bool)
+    return float(np.abs(numpy(actual) - expected)[real].max())
+
+
+def jax_only():
+    """Skips a test on backends other than JAX (the full matrix runs there)."""
+    if keras.config.backend() != "jax":
+        pytest.skip("this case runs on the JAX backend only")
+
+
+# Inputs with uneven left padding, two segments and `<cls>` last.
+def packed_batch(vocabulary_size=99, lengths=(9, 6, 3), total=9, seed=0):
+    """Left-padded XLNet-style batch: `A <sep> B <sep> <cls>` rows."""
+    rng = np.random.default_rng(seed)
+    token_ids = np.zeros((len(lengths), total), "int32")
+    segment_ids = np.full((len(lengths), total), 3, "int32")
+    padding_mask = np.zeros((len(lengths), total), "int32")
+    for row, length in enumerate(lengths):
+        start = total - length
+        token_ids[row, start:] = rng.integers(9, vocabulary_size, length)
+        first = max(1, (length - 1) // 2)
+        segment_ids[row, start : start + first] = 0
+        segment_ids[row, start + first : total - 1] = 1
+        segment_ids[row, -1] = 2
+        token_ids[row, -1] = 3
+        padding_mask[row, start:] = 1
+    return {
+        "token_ids": token_ids,
+        "padding_mask": padding_mask,
+        "segment_ids": segment_ids,
+    }
+
+
+class HuggingFacePeer:
+    """A tiny random Hugging Face XLNet and its `save_pretrained` folder."""
+
+    def __init__(self, folder, task="model", **config):
+        torch = pytest.importorskip("torch")
+        transformers = pytest.importorskip("transformers")
+        settings = dict(
+            vocab_size=99,
+            d_model=32,
+            n_layer=2,
+            n_head=4,
+            d_inner=64,
+            ff_activation="gelu_new",
+            dropout=0.0,
+            initializer_range=0.3,
+        )
+        settings.update(config)
+        hf_config = transformers.XLNetConfig(**settings)
+        torch.manual_seed(0)
+        if task == "classifier":
+            hf_config.num_labels = 3
+            model = transformers.XLNetForSequenceClassification(hf_config)
+        else:
+            model = transformers.XLNetModel(hf_config)
+        self.model = model.eval()
+        self.folder = pathlib.Path(folder)
+        self.model.save_pretrained(self.folder, safe_serialization=True)
+        self._torch = torch
+
+    def __call__(self, inputs, memory=None, **extra):
+        """Runs the HF model on batch-major numpy inputs."""
+        torch = self._torch
+        kwargs = {
+            "input_ids": torch.tensor(inputs["token_ids"], dtype=torch.long),
+            "attention_mask": torch.tensor(
+                inputs["padding_mask"], dtype=torch.float32
+            ),
+            "token_type_ids": torch.tensor(
+                inputs["segment_ids"], dtype=torch.long
+            ),
+        }
+        if memory is not None:
+            # Hugging Face keeps memory time-major: [M, batch, D].
+            kwargs["mems"] = [
+                torch.tensor(np.transpose(m, (1, 0, 2))) for m in memory
+            ]
+            kwargs["use_mems"] = True
+        for name, value in extra.items():
+            kwargs[name] = torch.tensor(value, dtype=torch.float32)
+        with torch.no_grad():
+            return self.model(**kwargs)
+
+    def last_hidden_state_by_row(self, inputs, memory=None):
+        """Runs one example at a time and stacks the last hidden states.
+
+        Hugging Face fails on `attn_type="uni"` with an attention mask and a
+        batch above 1 (an in-place add cannot broadcast), so causal cases
+        are compared row by row.
+        """
+        rows = [
+            self(
+                {key: value[row : row + 1] for key, value in inputs.items()},
+                memory=None
+                if memory is None
+                else [m[row : row + 1] for m in memory],
+            )
+            for row in range(len(inputs["token_ids"]))
+        ]
+        return np.concatenate([r.last_hidden_state.numpy() for r in rows])
+
+
+@pytest.fixture
+def hf_peer(tmp_path):
+    """Factory: `hf_peer(task="model", **XLNetConfig overrides)`."""
+    count = iter(range(100))
+
+    def make(task="model", **config):
+        return HuggingFacePeer(tmp_path / f"hf_{next(count)}", task, **config)
+
+    return make
