@@ -81,8 +81,12 @@ class XLNetAttentionMask(keras.layers.Layer):
         self, padding_mask, memory_length=0, perm_mask=None
     ):
         shape = (padding_mask.shape[0], padding_mask.shape[1], None)
-        spec = keras.KerasTensor(shape, dtype="bool")
-        return spec, spec
+        # Two distinct tensors: the functional graph tells outputs apart by
+        # identity.
+        return (
+            keras.KerasTensor(shape, dtype="bool"),
+            keras.KerasTensor(shape, dtype="bool"),
+        )
 
     def get_config(self):
         config = super().get_config()

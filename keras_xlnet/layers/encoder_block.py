@@ -1,8 +1,10 @@
 """One XLNet layer: relative attention followed by a position-wise FFN."""
 
 import keras
+from keras import ops
 
 from keras_xlnet.layers.relative_attention import XLNetRelativeAttention
+from keras_xlnet.layers.residual_norm import residual_layer_norm
 
 ACTIVATIONS = {
     # The released XLNet weights were trained with the tanh approximation.
@@ -57,6 +59,9 @@ class XLNetEncoderBlock(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
+        # Inputs keep their dtype: the residual stream may be float32 under
+        # mixed precision (see `residual_stream_dtype`).
+        self._convert_input_args = False
         self.num_heads = num_heads
         self.head_dim = head_dim
         self.intermediate_dim = intermediate_dim
@@ -89,10 +94,8 @@ class XLNetEncoderBlock(keras.layers.Layer):
         self.output_dropout = keras.layers.Dropout(
             dropout, dtype=self.dtype_policy, name="ffn_output_dropout"
         )
-        self.layer_norm = keras.layers.LayerNormalization(
-            epsilon=layer_norm_epsilon,
-            dtype=self.dtype_policy,
-            name="ffn_layer_norm",
+        self.layer_norm = residual_layer_norm(
+            layer_norm_epsilon, self.dtype_policy, "ffn_layer_norm"
         )
 
     def build(self, content_shape):
@@ -117,7 +120,7 @@ class XLNetEncoderBlock(keras.layers.Layer):
         hidden = self.output_dropout(
             self.output_dense(hidden), training=training
         )
-        return self.layer_norm(stream + hidden)
+        return self.layer_norm(ops.add(stream, hidden))
 
     def call(
         self,

@@ -3,6 +3,8 @@
 import keras
 from keras import ops
 
+from keras_xlnet.layers.residual_norm import residual_layer_norm
+
 # Added to hidden scores in float32: exp() of it is exactly 0, and it stays
 # finite (float16's -inf would turn a fully masked row into NaN).
 MASKED_SCORE = -1e30
@@ -75,6 +77,9 @@ class XLNetRelativeAttention(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
+        # Inputs keep their dtype: the residual stream may be float32 under
+        # mixed precision (see `residual_stream_dtype`).
+        self._convert_input_args = False
         self.num_heads = num_heads
         self.head_dim = head_dim
         self.dropout = dropout
@@ -104,10 +109,8 @@ class XLNetRelativeAttention(keras.layers.Layer):
         self.output_dropout = keras.layers.Dropout(
             dropout, dtype=self.dtype_policy, name="output_dropout"
         )
-        self.layer_norm = keras.layers.LayerNormalization(
-            epsilon=layer_norm_epsilon,
-            dtype=self.dtype_policy,
-            name="layer_norm",
+        self.layer_norm = residual_layer_norm(
+            layer_norm_epsilon, self.dtype_policy, "layer_norm"
         )
 
     def build(self, content_shape):
@@ -172,11 +175,13 @@ class XLNetRelativeAttention(keras.layers.Layer):
             segment_scores[..., 1:],
             segment_scores[..., :1],
         )
-        scores = (
-            content_scores + position_scores + segment_scores
-        ) * self._scale
+        # Summed, scaled and masked in float32 under mixed precision.
+        scores = sum(
+            ops.cast(s, "float32")
+            for s in (content_scores, position_scores, segment_scores)
+        )
         scores = ops.where(
-            visible[:, None, :, :], ops.cast(scores, "float32"), MASKED_SCORE
+            visible[:, None, :, :], scores * self._scale, MASKED_SCORE
         )
         probabilities = ops.cast(
             ops.softmax(scores, axis=-1), self.compute_dtype
@@ -190,7 +195,7 @@ class XLNetRelativeAttention(keras.layers.Layer):
         output = self.output_dropout(
             self.output_dense(attended), training=training
         )
-        return self.layer_norm(stream + output)
+        return self.layer_norm(ops.add(stream, output))
 
     def call(
         self,

@@ -12,6 +12,7 @@ from keras_xlnet.layers.query_stream_embedding import XLNetQueryStreamEmbedding
 from keras_xlnet.layers.relative_position_encoding import (
     XLNetRelativePositionEncoding,
 )
+from keras_xlnet.layers.residual_norm import residual_stream_dtype
 
 
 def xlnet_kernel_initializer(stddev=0.02):
@@ -96,7 +97,7 @@ class XLNetBackbone(Backbone):
             vocabulary_size,
             hidden_dim,
             embeddings_initializer=initializer,
-            dtype=dtype,
+            dtype=residual_stream_dtype(dtype),
             name="token_embedding",
         )
         self.query_stream_embedding = XLNetQueryStreamEmbedding(
@@ -106,7 +107,9 @@ class XLNetBackbone(Backbone):
             name="query_stream_embedding",
         )
         self.embeddings_dropout = keras.layers.Dropout(
-            dropout, dtype=dtype, name="embeddings_dropout"
+            dropout,
+            dtype=residual_stream_dtype(dtype),
+            name="embeddings_dropout",
         )
         self.position_encoding = XLNetRelativePositionEncoding(
             hidden_dim,
@@ -144,7 +147,7 @@ class XLNetBackbone(Backbone):
             for i in range(num_layers)
         ]
         self.output_dropout = keras.layers.Dropout(
-            dropout, dtype=dtype, name="output_dropout"
+            dropout, dtype=residual_stream_dtype(dtype), name="output_dropout"
         )
 
         self.query_stream_embedding.build()

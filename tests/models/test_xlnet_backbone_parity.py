@@ -30,16 +30,16 @@ def test_uneven_left_padding_and_segments(hf_peer):
     assert diff <= TOLERANCE
 
 
-
-
 @pytest.fixture
 def right_padded():
     inputs = packed_batch(lengths=(9, 5, 2))
     # Move every row's padding to the right.
     for key in inputs:
         inputs[key] = np.stack(
-            [np.roll(row, int(m.sum())) for row, m in
-             zip(inputs[key], inputs["padding_mask"])]
+            [
+                np.roll(row, int(m.sum()))
+                for row, m in zip(inputs[key], inputs["padding_mask"])
+            ]
         )
     return inputs
 

@@ -1,0 +1,133 @@
+"""Bad checkpoints fail loudly, naming the tensor and the problem."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+from conftest import reference_fixture
+
+import keras_xlnet
+from keras_xlnet.checkpoints.readers import TFCheckpointReader
+
+
+def write_tf1_checkpoint(folder, tensors, config):
+    """Writes a name-based TF checkpoint (the release layout) and config."""
+    import tensorflow as tf
+
+    folder.mkdir()
+    names = sorted(tensors)
+    tf.raw_ops.SaveV2(
+        prefix=str(folder / "xlnet_model.ckpt"),
+        tensor_names=names,
+        shape_and_slices=[""] * len(names),
+        tensors=[tf.constant(tensors[name]) for name in names],
+    )
+    (folder / "xlnet_config.json").write_text(json.dumps(config))
+    return folder
+
+
+@pytest.fixture
+def reference_tensors():
+    folder, _, _ = reference_fixture("tf1_original")
+    reader = TFCheckpointReader(str(folder / "xlnet_model.ckpt"))
+    tensors = {key: reader.read(key) for key in reader.keys()}
+    config = json.loads((folder / "xlnet_config.json").read_text())
+    return tensors, config
+
+
+def test_rewritten_reference_still_loads(tmp_path, reference_tensors):
+    tensors, config = reference_tensors
+    folder = write_tf1_checkpoint(tmp_path / "ok", tensors, config)
+    assert keras_xlnet.load_checkpoint(folder).classifier is not None
+
+
+def test_missing_tensor(tmp_path, reference_tensors):
+    tensors, config = reference_tensors
+    del tensors["model/transformer/layer_1/rel_attn/q/kernel"]
+    folder = write_tf1_checkpoint(tmp_path / "missing", tensors, config)
+    with pytest.raises(keras_xlnet.CheckpointError, match="layer_1/rel_attn/q"):
+        keras_xlnet.load_checkpoint(folder)
+
+
+def test_unknown_tensor(tmp_path, reference_tensors):
+    tensors, config = reference_tensors
+    tensors["model/transformer/layer_0/rel_attn/extra"] = np.zeros(3, "f")
+    folder = write_tf1_checkpoint(tmp_path / "extra", tensors, config)
+    with pytest.raises(keras_xlnet.CheckpointError, match="rel_attn/extra"):
+        keras_xlnet.load_checkpoint(folder)
+
+
+def test_wrong_shape(tmp_path, reference_tensors):
+    tensors, config = reference_tensors
+    key = "model/transformer/layer_0/ff/layer_1/bias"
+    tensors[key] = np.zeros(31, "float32")
+    folder = write_tf1_checkpoint(tmp_path / "shape", tensors, config)
+    with pytest.raises(
+        keras_xlnet.CheckpointError, match=r"ff/layer_1/bias.*\(31,\)"
+    ):
+        keras_xlnet.load_checkpoint(folder)
+
+
+def test_config_disagrees_with_weights(tmp_path, reference_tensors):
+    tensors, config = reference_tensors
+    folder = write_tf1_checkpoint(
+        tmp_path / "config", tensors, {**config, "d_inner": 48}
+    )
+    with pytest.raises(keras_xlnet.CheckpointError, match="config disagrees"):
+        keras_xlnet.load_checkpoint(folder)
+
+
+def test_config_with_fewer_layers(tmp_path, reference_tensors):
+    tensors, config = reference_tensors
+    folder = write_tf1_checkpoint(
+        tmp_path / "layers", tensors, {**config, "n_layer": 1}
+    )
+    with pytest.raises(keras_xlnet.CheckpointError, match="layer_1"):
+        keras_xlnet.load_checkpoint(folder)
+
+
+def test_truncated_data_file(tmp_path):
+    source, _, _ = reference_fixture("tf1_original")
+    folder = tmp_path / "truncated"
+    shutil.copytree(source, folder)
+    data = folder / "xlnet_model.ckpt.data-00000-of-00001"
+    data.write_bytes(data.read_bytes()[: data.stat().st_size // 2])
+    with pytest.raises(
+        keras_xlnet.CheckpointError, match="truncated or corrupt"
+    ):
+        keras_xlnet.load_checkpoint(folder)
+
+
+def test_missing_config(tmp_path):
+    source, _, _ = reference_fixture("tf1_original")
+    folder = tmp_path / "no_config"
+    shutil.copytree(source, folder)
+    (folder / "xlnet_config.json").unlink()
+    with pytest.raises(keras_xlnet.CheckpointError, match="xlnet_config.json"):
+        keras_xlnet.load_checkpoint(folder)
+
+
+def test_not_a_checkpoint(tmp_path):
+    with pytest.raises(keras_xlnet.CheckpointError, match="neither"):
+        keras_xlnet.load_checkpoint(tmp_path / "nothing")
+
+
+def test_unknown_activation(tmp_path, reference_tensors):
+    tensors, config = reference_tensors
+    folder = write_tf1_checkpoint(
+        tmp_path / "act", tensors, {**config, "ff_activation": "swish"}
+    )
+    with pytest.raises(ValueError, match="swish"):
+        keras_xlnet.load_checkpoint(folder)
+
+
+def test_release_zip(tmp_path):
+    source, inputs, expected = reference_fixture("tf1_original")
+    archive = shutil.make_archive(
+        str(tmp_path / "xlnet_cased_tiny"), "zip", source.parent, source.name
+    )
+    classifier = keras_xlnet.load_checkpoint(archive).classifier
+    np.testing.assert_allclose(
+        classifier.predict(inputs, verbose=0), expected["logits"], atol=1e-4
+    )

@@ -1,0 +1,104 @@
+"""XLNetClassifier: head, pooling, serialisation, training."""
+
+import keras
+import numpy as np
+from conftest import numpy
+from conftest import packed_batch
+
+import keras_xlnet
+
+TINY = dict(
+    vocabulary_size=99,
+    num_layers=2,
+    num_heads=4,
+    hidden_dim=32,
+    intermediate_dim=64,
+)
+
+
+def tiny_classifier(**kwargs):
+    keras.utils.set_random_seed(1)
+    backbone = keras_xlnet.XLNetBackbone(**TINY)
+    return keras_xlnet.XLNetClassifier(backbone, num_classes=3, **kwargs)
+
+
+def test_head_matches_hand_computation():
+    classifier = tiny_classifier()
+    inputs = packed_batch()
+    hidden = numpy(classifier.backbone(inputs))[:, -1]
+    summary = np.tanh(
+        hidden @ numpy(classifier.summary_dense.kernel)
+        + numpy(classifier.summary_dense.bias)
+    )
+    logits = summary @ numpy(classifier.logits_dense.kernel) + numpy(
+        classifier.logits_dense.bias
+    )
+    np.testing.assert_allclose(
+        classifier.predict(inputs, verbose=0), logits, atol=1e-5
+    )
+
+
+def test_right_padding_pools_the_cls_token():
+    classifier = tiny_classifier()
+    left = packed_batch(lengths=(9, 5))
+    right = {
+        key: np.stack(
+            [np.roll(row, 5) if i else row for i, row in enumerate(v)]
+        )
+        for key, v in left.items()
+    }
+    np.testing.assert_allclose(
+        classifier.predict(right, verbose=0),
+        classifier.predict(left, verbose=0),
+        atol=1e-5,
+    )
+
+
+def test_alias_and_registration():
+    assert keras_xlnet.XLNetTextClassifier is keras_xlnet.XLNetClassifier
+    assert (
+        keras.saving.get_registered_name(keras_xlnet.XLNetClassifier)
+        == "keras_xlnet>XLNetClassifier"
+    )
+    assert (
+        keras.saving.get_registered_name(keras_xlnet.XLNetBackbone)
+        == "keras_xlnet>XLNetBackbone"
+    )
+
+
+def test_keras_file_round_trip(tmp_path):
+    classifier = tiny_classifier(activation="softmax")
+    inputs = packed_batch()
+    classifier.save(tmp_path / "classifier.keras")
+    restored = keras.saving.load_model(tmp_path / "classifier.keras")
+    assert isinstance(restored, keras_xlnet.XLNetClassifier)
+    np.testing.assert_allclose(
+        restored.predict(inputs, verbose=0),
+        classifier.predict(inputs, verbose=0),
+        atol=1e-6,
+    )
+
+
+def test_preset_round_trip_and_new_head(tmp_path):
+    classifier = tiny_classifier()
+    classifier.save_to_preset(tmp_path / "preset")
+    inputs = packed_batch()
+    restored = keras_xlnet.XLNetClassifier.from_preset(str(tmp_path / "preset"))
+    np.testing.assert_allclose(
+        restored.predict(inputs, verbose=0),
+        classifier.predict(inputs, verbose=0),
+        atol=1e-6,
+    )
+    fresh = keras_xlnet.XLNetClassifier.from_preset(
+        str(tmp_path / "preset"), num_classes=5
+    )
+    assert fresh.predict(inputs, verbose=0).shape == (3, 5)
+
+
+def test_fit_reduces_the_loss():
+    classifier = tiny_classifier()
+    classifier.compile(optimizer=keras.optimizers.Adam(1e-3))
+    inputs = packed_batch(lengths=(9, 6, 3, 8), seed=5)
+    labels = np.array([0, 1, 2, 1])
+    history = classifier.fit(inputs, labels, epochs=8, batch_size=4, verbose=0)
+    assert history.history["loss"][-1] < history.history["loss"][0]
