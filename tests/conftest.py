@@ -74,6 +74,25 @@ def packed_batch(vocabulary_size=99, lengths=(9, 6, 3), total=9, seed=0):
     }
 
 
+def right_padded(inputs):
+    """The same batch with every row's padding moved to the right."""
+    lengths = inputs["padding_mask"].sum(axis=1)
+    return {
+        key: np.stack([np.roll(row, int(n)) for row, n in zip(value, lengths)])
+        for key, value in inputs.items()
+    }
+
+
+# A tiny configuration for behaviour tests (parity tests use HF's config).
+TINY_CONFIG = dict(
+    vocabulary_size=99,
+    num_layers=2,
+    num_heads=4,
+    hidden_dim=32,
+    intermediate_dim=64,
+)
+
+
 class HuggingFacePeer:
     """A tiny random Hugging Face XLNet and its `save_pretrained` folder."""
 

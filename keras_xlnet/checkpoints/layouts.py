@@ -7,6 +7,7 @@ TF layouts are sliced per layer.
 """
 
 import dataclasses
+import functools
 import re
 from typing import Callable
 
@@ -18,7 +19,7 @@ TF2_TFM240 = "tf2_xlnetbase_tfm240"
 HUGGINGFACE = "huggingface"
 
 
-def _identity(array):
+def _identity(array, layer):
     return array
 
 
@@ -28,37 +29,31 @@ class TensorSource:
 
     target: str
     key: str
-    transform: Callable[[np.ndarray], np.ndarray] = _identity
+    transform: Callable[[np.ndarray], np.ndarray]
     # Missing from some checkpoints of this layout; filled with zeros then.
     optional: bool = False
 
 
-def _transpose(array):
+def _transpose(array, layer):
+    """PyTorch `Linear` weights are `[out, in]`."""
     return array.T
 
 
-def _flatten(array):
+def _flatten(array, layer):
     return array.reshape(-1)
 
 
-def _layer_slice(layer):
-    """Slices a stacked `[L, ...]` bias; a shared `[N, H]` one (the
-    `untie_r=False` checkpoints) is used by every layer as is."""
-
-    def transform(array):
-        return array if array.ndim == 2 else array[layer]
-
-    return transform
+def _layer_slice(array, layer):
+    """A stacked `[L, N, H]` bias, or a shared `[N, H]` one (the
+    `untie_r=False` checkpoints) that every layer uses as is."""
+    return array if array.ndim == 2 else array[layer]
 
 
-def _stacked(layer):
-    def transform(array):
-        return array[layer]
-
-    return transform
+def _stacked(array, layer):
+    return array[layer]
 
 
-def _heads_last_to_model_first(array):
+def _heads_last_to_model_first(array, layer):
     """`[N, H, D]` output kernels (tf-models-official >= 2.4) to `[D, N, H]`."""
     return np.transpose(array, (2, 0, 1))
 
@@ -83,323 +78,244 @@ def detect_layout(keys):
     )
 
 
-def _block(layer, name):
-    return f"encoder_block_{layer}/{name}"
+def _kernels(template, names):
+    """Attention kernel entries: `template` holds `{name}` and `{l}`."""
+    ours = ("query", "key", "value", "position", "output")
+    return {
+        f"attention/{o}/kernel": template.replace("{name}", n)
+        for o, n in zip(ours, names)
+    }
 
 
-def _tf1_sources(keys, num_layers):
-    base = "model/transformer"
-    sources = [
-        TensorSource(
-            "token_embedding/embeddings", f"{base}/word_embedding/lookup_table"
-        ),
-        TensorSource(
-            "query_stream_embedding/mask_embedding",
-            f"{base}/mask_emb/mask_emb",
-            _flatten,
-            optional=True,
-        ),
-    ]
-    for layer in range(num_layers):
-        prefix = f"{base}/layer_{layer}"
-        sources += _shared_bias_sources(
-            layer, base, "r_w_bias", "r_r_bias", "r_s_bias", "seg_embed"
-        )
-        for ours, theirs in zip(
-            ("query", "key", "value", "position", "output"), "qkvro"
-        ):
-            sources.append(
-                TensorSource(
-                    _block(layer, f"attention/{ours}/kernel"),
-                    f"{prefix}/rel_attn/{theirs}/kernel",
-                )
-            )
-        sources += _norm_sources(
-            layer,
-            "attention/layer_norm",
-            f"{prefix}/rel_attn/LayerNorm",
-            "gamma",
-            "beta",
-        )
-        sources += _dense_sources(layer, "ffn_inner", f"{prefix}/ff/layer_1")
-        sources += _dense_sources(layer, "ffn_output", f"{prefix}/ff/layer_2")
-        sources += _norm_sources(
-            layer, "ffn_layer_norm", f"{prefix}/ff/LayerNorm", "gamma", "beta"
-        )
-    logits = [
-        k
-        for k in keys
-        if re.fullmatch(r"model/classification_[^/]+/logit/kernel", k)
-    ]
-    if logits:
-        sources += _head_sources(
-            "model/sequnece_summary/summary", logits[0].removesuffix("/kernel")
-        )
-    return sources
+def _pair(ours, template, names, transform=_identity):
+    """Two entries `ours/{a}`, `ours/{b}` from `template` with `{w}`."""
+    ours_names = ("gamma", "beta") if "norm" in ours else ("kernel", "bias")
+    return {
+        f"{ours}/{o}": (template.replace("{w}", w), t)
+        for o, w, t in zip(ours_names, names, (transform, _identity))
+    }
 
 
-def _tf2_tfm230_sources(keys, num_layers):
-    base = "model/transformerxl_model"
-    sources = [
-        TensorSource(
-            "token_embedding/embeddings",
-            f"{base}/embedding_lookup/lookup_table",
-        ),
-        TensorSource(
-            "query_stream_embedding/mask_embedding",
-            f"{base}/mask_emb.Smask_emb",
-            _flatten,
-            optional=True,
-        ),
-    ]
-    for layer in range(num_layers):
-        attention = f"{base}/rel_multihead_layers/{layer}"
-        ffn = f"{base}/h_positionwise_ffn_layers/{layer}"
-        sources += _shared_bias_sources(
-            layer, base, "r_w_bias", "r_r_bias", "r_s_bias", "seg_embed"
-        )
-        for ours, theirs in zip(
-            ("query", "key", "value", "position", "output"), "qkvro"
-        ):
-            sources.append(
-                TensorSource(
-                    _block(layer, f"attention/{ours}/kernel"),
-                    f"{attention}/{theirs}.Skernel",
-                )
-            )
-        sources += _norm_sources(
-            layer,
-            "attention/layer_norm",
-            f"{attention}/output_layer_norm",
-            "gamma",
-            "beta",
-        )
-        sources += _dense_sources(
-            layer, "ffn_inner", f"{ffn}/inner_projection_layer"
-        )
-        sources += _dense_sources(
-            layer, "ffn_output", f"{ffn}/output_projection_layer"
-        )
-        sources += _norm_sources(
-            layer, "ffn_layer_norm", f"{ffn}/output_layer_norm", "gamma", "beta"
-        )
-    sources += _tf2_head_sources(keys)
-    return sources
+# Per layout: our variable path -> source key (or `(key, transform)`).
+# `{l}` is the layer; paths under `attention/` and `ffn_` are per layer;
+# `summary/` and `logits/` form the classification head, `{task}` its name.
+_TF1 = "model/transformer"
+_TFM230 = "model/transformerxl_model"
+_TFM240 = "model/xlnet_model"
+_TFM240_LAYER = f"{_TFM240}/_transformer_xl/transformer_xl_layers/{{l}}"
 
-
-def _tf2_tfm240_sources(keys, num_layers):
-    base = "model/xlnet_model"
-    xl = f"{base}/_transformer_xl"
-    sources = [
-        TensorSource(
-            "token_embedding/embeddings", f"{base}/_embedding_layer/embeddings"
-        ),
-        TensorSource(
-            "query_stream_embedding/mask_embedding",
-            f"{base}/mask_emb",
-            _flatten,
-            optional=True,
-        ),
-    ]
-    for layer in range(num_layers):
-        block = f"{xl}/transformer_xl_layers/{layer}"
-        sources += _shared_bias_sources(
-            layer,
-            xl,
-            "content_attention_bias",
-            "positional_attention_bias",
-            "segment_attention_bias",
-            None,
-        )
-        sources.append(
-            TensorSource(
-                _block(layer, "attention/segment_embedding"),
-                f"{base}/seg_embed",
-                _stacked(layer),
-            )
-        )
-        for ours, theirs in zip(
-            ("query", "key", "value", "position"),
-            ("query", "key", "value", "encoding"),
-        ):
-            sources.append(
-                TensorSource(
-                    _block(layer, f"attention/{ours}/kernel"),
-                    f"{block}/_attention_layer/_{theirs}_dense/kernel",
-                )
-            )
-        sources.append(
-            TensorSource(
-                _block(layer, "attention/output/kernel"),
-                f"{block}/_attention_layer/_output_dense/kernel",
-                _heads_last_to_model_first,
-            )
-        )
-        sources += _norm_sources(
-            layer,
-            "attention/layer_norm",
-            f"{block}/_attention_layer_norm",
-            "gamma",
-            "beta",
-        )
-        sources += _dense_sources(layer, "ffn_inner", f"{block}/_inner_dense")
-        sources += _dense_sources(layer, "ffn_output", f"{block}/_output_dense")
-        sources += _norm_sources(
-            layer,
-            "ffn_layer_norm",
-            f"{block}/_output_layer_norm",
-            "gamma",
-            "beta",
-        )
-    sources += _tf2_head_sources(keys)
-    return sources
-
-
-def _huggingface_sources(keys, num_layers):
-    prefix = (
-        "transformer."
-        if any(k.startswith("transformer.") for k in keys)
-        else ""
-    )
-    sources = [
-        TensorSource(
-            "token_embedding/embeddings", f"{prefix}word_embedding.weight"
-        ),
-        TensorSource(
-            "query_stream_embedding/mask_embedding",
-            f"{prefix}mask_emb",
-            _flatten,
-            optional=True,
-        ),
-    ]
-    for layer in range(num_layers):
-        attention = f"{prefix}layer.{layer}.rel_attn"
-        ffn = f"{prefix}layer.{layer}.ff"
-        for ours, theirs in (
-            ("content_bias", "r_w_bias"),
-            ("position_bias", "r_r_bias"),
-            ("segment_bias", "r_s_bias"),
-            ("segment_embedding", "seg_embed"),
-            ("query/kernel", "q"),
-            ("key/kernel", "k"),
-            ("value/kernel", "v"),
-            ("position/kernel", "r"),
-            ("output/kernel", "o"),
-        ):
-            sources.append(
-                TensorSource(
-                    _block(layer, f"attention/{ours}"), f"{attention}.{theirs}"
-                )
-            )
-        sources += _norm_sources(
-            layer,
-            "attention/layer_norm",
-            f"{attention}.layer_norm",
-            "weight",
-            "bias",
-            ".",
-        )
-        for ours, theirs in (
-            ("ffn_inner", "layer_1"),
-            ("ffn_output", "layer_2"),
-        ):
-            sources += [
-                TensorSource(
-                    _block(layer, f"{ours}/kernel"),
-                    f"{ffn}.{theirs}.weight",
-                    _transpose,
-                ),
-                TensorSource(
-                    _block(layer, f"{ours}/bias"), f"{ffn}.{theirs}.bias"
-                ),
-            ]
-        sources += _norm_sources(
-            layer, "ffn_layer_norm", f"{ffn}.layer_norm", "weight", "bias", "."
-        )
-    if "logits_proj.weight" in keys:
-        for ours, theirs in (
-            ("summary", "sequence_summary.summary"),
-            ("logits", "logits_proj"),
-        ):
-            sources += [
-                TensorSource(f"{ours}/kernel", f"{theirs}.weight", _transpose),
-                TensorSource(f"{ours}/bias", f"{theirs}.bias"),
-            ]
-    return sources
-
-
-def _shared_bias_sources(
-    layer, base, content, position, segment, segment_embedding
-):
-    sources = [
-        TensorSource(
-            _block(layer, "attention/content_bias"),
-            f"{base}/{content}",
-            _layer_slice(layer),
-        ),
-        TensorSource(
-            _block(layer, "attention/position_bias"),
-            f"{base}/{position}",
-            _layer_slice(layer),
-        ),
-        TensorSource(
-            _block(layer, "attention/segment_bias"),
-            f"{base}/{segment}",
-            _layer_slice(layer),
-        ),
-    ]
-    if segment_embedding:
-        sources.append(
-            TensorSource(
-                _block(layer, "attention/segment_embedding"),
-                f"{base}/{segment_embedding}",
-                _stacked(layer),
-            )
-        )
-    return sources
-
-
-def _norm_sources(layer, ours, theirs, gamma, beta, separator="/"):
-    return [
-        TensorSource(
-            _block(layer, f"{ours}/gamma"), f"{theirs}{separator}{gamma}"
-        ),
-        TensorSource(
-            _block(layer, f"{ours}/beta"), f"{theirs}{separator}{beta}"
-        ),
-    ]
-
-
-def _dense_sources(layer, ours, theirs):
-    return [
-        TensorSource(_block(layer, f"{ours}/kernel"), f"{theirs}/kernel"),
-        TensorSource(_block(layer, f"{ours}/bias"), f"{theirs}/bias"),
-    ]
-
-
-def _head_sources(summary, logits):
-    return [
-        TensorSource("summary/kernel", f"{summary}/kernel"),
-        TensorSource("summary/bias", f"{summary}/bias"),
-        TensorSource("logits/kernel", f"{logits}/kernel"),
-        TensorSource("logits/bias", f"{logits}/bias"),
-    ]
-
-
-def _tf2_head_sources(keys):
-    if "model/cl_loss_layer/proj_layer/kernel" not in keys:
-        return []
-    return _head_sources(
-        "model/summarization_layer/proj_layer", "model/cl_loss_layer/proj_layer"
-    )
-
-
-_SOURCES = {
-    TF1: _tf1_sources,
-    TF2_TFM230: _tf2_tfm230_sources,
-    TF2_TFM240: _tf2_tfm240_sources,
-    HUGGINGFACE: _huggingface_sources,
+_DENSE = ("kernel", "bias")
+_NORM = ("gamma", "beta")
+_TF_HEAD = {
+    **_pair(
+        "summary",
+        "model/summarization_layer/proj_layer/{w}",
+        _DENSE,
+    ),
+    **_pair("logits", "model/cl_loss_layer/proj_layer/{w}", _DENSE),
 }
+
+_LAYOUTS = {
+    TF1: {
+        "token_embedding/embeddings": f"{_TF1}/word_embedding/lookup_table",
+        "query_stream_embedding/mask_embedding": (
+            f"{_TF1}/mask_emb/mask_emb",
+            _flatten,
+        ),
+        "attention/content_bias": (f"{_TF1}/r_w_bias", _layer_slice),
+        "attention/position_bias": (f"{_TF1}/r_r_bias", _layer_slice),
+        "attention/segment_bias": (f"{_TF1}/r_s_bias", _layer_slice),
+        "attention/segment_embedding": (f"{_TF1}/seg_embed", _stacked),
+        **_kernels(_TF1 + "/layer_{l}/rel_attn/{name}/kernel", "qkvro"),
+        **_pair(
+            "attention/layer_norm",
+            _TF1 + "/layer_{l}/rel_attn/LayerNorm/{w}",
+            _NORM,
+        ),
+        **_pair("ffn_inner", _TF1 + "/layer_{l}/ff/layer_1/{w}", _DENSE),
+        **_pair("ffn_output", _TF1 + "/layer_{l}/ff/layer_2/{w}", _DENSE),
+        **_pair(
+            "ffn_layer_norm",
+            _TF1 + "/layer_{l}/ff/LayerNorm/{w}",
+            _NORM,
+        ),
+        **_pair("summary", "model/sequnece_summary/summary/{w}", _DENSE),
+        **_pair("logits", "model/classification_{task}/logit/{w}", _DENSE),
+    },
+    TF2_TFM230: {
+        "token_embedding/embeddings": (
+            f"{_TFM230}/embedding_lookup/lookup_table"
+        ),
+        "query_stream_embedding/mask_embedding": (
+            f"{_TFM230}/mask_emb.Smask_emb",
+            _flatten,
+        ),
+        "attention/content_bias": (f"{_TFM230}/r_w_bias", _layer_slice),
+        "attention/position_bias": (f"{_TFM230}/r_r_bias", _layer_slice),
+        "attention/segment_bias": (f"{_TFM230}/r_s_bias", _layer_slice),
+        "attention/segment_embedding": (f"{_TFM230}/seg_embed", _stacked),
+        **_kernels(
+            _TFM230 + "/rel_multihead_layers/{l}/{name}.Skernel", "qkvro"
+        ),
+        **_pair(
+            "attention/layer_norm",
+            _TFM230 + "/rel_multihead_layers/{l}/output_layer_norm/{w}",
+            _NORM,
+        ),
+        **_pair(
+            "ffn_inner",
+            _TFM230
+            + "/h_positionwise_ffn_layers/{l}/inner_projection_layer/{w}",
+            _DENSE,
+        ),
+        **_pair(
+            "ffn_output",
+            _TFM230
+            + "/h_positionwise_ffn_layers/{l}/output_projection_layer/{w}",
+            _DENSE,
+        ),
+        **_pair(
+            "ffn_layer_norm",
+            _TFM230 + "/h_positionwise_ffn_layers/{l}/output_layer_norm/{w}",
+            _NORM,
+        ),
+        **_TF_HEAD,
+    },
+    TF2_TFM240: {
+        "token_embedding/embeddings": f"{_TFM240}/_embedding_layer/embeddings",
+        "query_stream_embedding/mask_embedding": (
+            f"{_TFM240}/mask_emb",
+            _flatten,
+        ),
+        "attention/content_bias": (
+            f"{_TFM240}/_transformer_xl/content_attention_bias",
+            _layer_slice,
+        ),
+        "attention/position_bias": (
+            f"{_TFM240}/_transformer_xl/positional_attention_bias",
+            _layer_slice,
+        ),
+        "attention/segment_bias": (
+            f"{_TFM240}/_transformer_xl/segment_attention_bias",
+            _layer_slice,
+        ),
+        "attention/segment_embedding": (f"{_TFM240}/seg_embed", _stacked),
+        **_kernels(
+            _TFM240_LAYER + "/_attention_layer/_{name}_dense/kernel",
+            ("query", "key", "value", "encoding", "output"),
+        ),
+        "attention/output/kernel": (
+            _TFM240_LAYER + "/_attention_layer/_output_dense/kernel",
+            _heads_last_to_model_first,
+        ),
+        **_pair(
+            "attention/layer_norm",
+            _TFM240_LAYER + "/_attention_layer_norm/{w}",
+            _NORM,
+        ),
+        **_pair("ffn_inner", _TFM240_LAYER + "/_inner_dense/{w}", _DENSE),
+        **_pair("ffn_output", _TFM240_LAYER + "/_output_dense/{w}", _DENSE),
+        **_pair(
+            "ffn_layer_norm",
+            _TFM240_LAYER + "/_output_layer_norm/{w}",
+            _NORM,
+        ),
+        **_TF_HEAD,
+    },
+    HUGGINGFACE: {
+        "token_embedding/embeddings": "{prefix}word_embedding.weight",
+        "query_stream_embedding/mask_embedding": ("{prefix}mask_emb", _flatten),
+        "attention/content_bias": "{prefix}layer.{l}.rel_attn.r_w_bias",
+        "attention/position_bias": "{prefix}layer.{l}.rel_attn.r_r_bias",
+        "attention/segment_bias": "{prefix}layer.{l}.rel_attn.r_s_bias",
+        "attention/segment_embedding": "{prefix}layer.{l}.rel_attn.seg_embed",
+        **_kernels("{prefix}layer.{l}.rel_attn.{name}", "qkvro"),
+        **_pair(
+            "attention/layer_norm",
+            "{prefix}layer.{l}.rel_attn.layer_norm.{w}",
+            ("weight", "bias"),
+        ),
+        **_pair(
+            "ffn_inner",
+            "{prefix}layer.{l}.ff.layer_1.{w}",
+            ("weight", "bias"),
+            _transpose,
+        ),
+        **_pair(
+            "ffn_output",
+            "{prefix}layer.{l}.ff.layer_2.{w}",
+            ("weight", "bias"),
+            _transpose,
+        ),
+        **_pair(
+            "ffn_layer_norm",
+            "{prefix}layer.{l}.ff.layer_norm.{w}",
+            ("weight", "bias"),
+        ),
+        **_pair(
+            "summary",
+            "sequence_summary.summary.{w}",
+            ("weight", "bias"),
+            _transpose,
+        ),
+        **_pair("logits", "logits_proj.{w}", ("weight", "bias"), _transpose),
+    },
+}
+# Only these may be absent (tf-models-official >= 2.4 classifiers, the
+# fine-tuning-only checkpoints): the query stream is for pretraining.
+_OPTIONAL = ("query_stream_embedding/mask_embedding",)
+_HEAD_PREFIXES = ("summary/", "logits/")
+_PER_LAYER_PREFIXES = ("attention/", "ffn_")
+
+
+def _placeholders(layout, keys):
+    """Values of the `{prefix}` and `{task}` placeholders for `keys`."""
+    if layout == HUGGINGFACE:
+        nested = any(k.startswith("transformer.") for k in keys)
+        return {"prefix": "transformer." if nested else ""}
+    if layout == TF1:
+        for key in keys:
+            match = re.fullmatch(
+                r"model/classification_([^/]+)/logit/kernel", key
+            )
+            if match:
+                return {"task": match.group(1)}
+        return {"task": "*"}  # No head: no key will match.
+    return {}
+
+
+def tensor_sources(layout, keys, num_layers):
+    """The `TensorSource` of every variable, for a checkpoint's keys.
+
+    The classification head is included when the checkpoint holds one.
+    """
+    keys = set(keys)
+    placeholders = _placeholders(layout, keys)
+    entries = {
+        target: entry if isinstance(entry, tuple) else (entry, _identity)
+        for target, entry in _LAYOUTS[layout].items()
+    }
+    sources = []
+    for target, (template, transform) in entries.items():
+        per_layer = target.startswith(_PER_LAYER_PREFIXES)
+        for layer in range(num_layers) if per_layer else [None]:
+            key = template.format(l=layer, **placeholders)
+            path = f"encoder_block_{layer}/{target}" if per_layer else target
+            sources.append(
+                TensorSource(
+                    path,
+                    key,
+                    functools.partial(transform, layer=layer),
+                    optional=target in _OPTIONAL,
+                )
+            )
+    logits_key = next(s.key for s in sources if s.target == "logits/kernel")
+    if logits_key not in keys:
+        sources = [
+            s for s in sources if not s.target.startswith(_HEAD_PREFIXES)
+        ]
+    return sources
+
 
 # Tensors that are deliberately not loaded: training state and the LM head
 # (its weight is the tied embedding; its bias belongs to a task we do not
@@ -420,11 +336,6 @@ _IGNORED = (
 
 def is_ignored(key):
     return any(re.fullmatch(pattern, key) for pattern in _IGNORED)
-
-
-def tensor_sources(layout, keys, num_layers):
-    """The `TensorSource`s of every variable, for a checkpoint's keys."""
-    return _SOURCES[layout](set(keys), num_layers)
 
 
 def has_classification_head(sources):

@@ -97,34 +97,24 @@ def test_tied_biases_checkpoint_loads_for_every_layer():
     np.testing.assert_array_equal(biases[0], biases[1])
 
 
-def test_command_line_tool(tmp_path):
-    jax_only()
-    folder, inputs, expected = reference_fixture("tf1_original")
-    result = subprocess.run(
-        [
-            sys.executable,
-            str(REPO_ROOT / "tools" / "convert_checkpoint.py"),
-            str(folder),
-            str(tmp_path / "preset"),
-        ],
+def run_convert_tool(*args):
+    return subprocess.run(
+        [sys.executable, str(REPO_ROOT / "tools" / "convert_checkpoint.py")]
+        + [str(a) for a in args],
         capture_output=True,
         text=True,
         timeout=300,
     )
+
+
+def test_command_line_tool(tmp_path):
+    jax_only()
+    folder, _, _ = reference_fixture("tf1_original")
+    result = run_convert_tool(folder, tmp_path / "preset")
     assert result.returncode == 0, result.stderr
     assert "tf1, backbone + classifier" in result.stdout
     assert (tmp_path / "preset" / "task.weights.h5").exists()
     # A second conversion into the same folder is refused.
-    result = subprocess.run(
-        [
-            sys.executable,
-            str(REPO_ROOT / "tools" / "convert_checkpoint.py"),
-            str(folder),
-            str(tmp_path / "preset"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    result = run_convert_tool(folder, tmp_path / "preset")
     assert result.returncode == 1
     assert "exists" in result.stderr

@@ -3,21 +3,15 @@
 import keras
 import numpy as np
 import pytest
+from conftest import TINY_CONFIG
 from conftest import max_diff_on_real_tokens
 from conftest import numpy
 from conftest import packed_batch
+from conftest import right_padded
 
 import keras_xlnet
 
-TINY = dict(
-    vocabulary_size=99,
-    num_layers=2,
-    num_heads=4,
-    hidden_dim=32,
-    intermediate_dim=64,
-    dropout=0.0,
-    attention_dropout=0.0,
-)
+TINY = dict(TINY_CONFIG, dropout=0.0, attention_dropout=0.0)
 
 
 def random_backbone(dtype=None, **overrides):
@@ -96,12 +90,7 @@ def test_one_instance_runs_any_length_and_batch():
 def test_padding_side_does_not_change_real_tokens():
     backbone = random_backbone()
     left = packed_batch(lengths=(9, 4))
-    right = {
-        key: np.stack(
-            [np.roll(row, 4) if i else row for i, row in enumerate(v)]
-        )
-        for key, v in left.items()
-    }
+    right = right_padded(left)
     np.testing.assert_allclose(
         numpy(backbone(right))[1, :4], numpy(backbone(left))[1, -4:], atol=1e-5
     )

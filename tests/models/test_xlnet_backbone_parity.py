@@ -11,6 +11,7 @@ from conftest import jax_only
 from conftest import max_diff_on_real_tokens
 from conftest import numpy
 from conftest import packed_batch
+from conftest import right_padded
 
 import keras_xlnet
 
@@ -30,28 +31,13 @@ def test_uneven_left_padding_and_segments(hf_peer):
     assert diff <= TOLERANCE
 
 
-@pytest.fixture
-def right_padded():
-    inputs = packed_batch(lengths=(9, 5, 2))
-    # Move every row's padding to the right.
-    for key in inputs:
-        inputs[key] = np.stack(
-            [
-                np.roll(row, int(m.sum()))
-                for row, m in zip(inputs[key], inputs["padding_mask"])
-            ]
-        )
-    return inputs
-
-
-def test_right_padding_matches(hf_peer, right_padded):
+def test_right_padding_matches(hf_peer):
     jax_only()
     peer = hf_peer()
-    expected = peer(right_padded).last_hidden_state.numpy()
-    actual = load(peer)(right_padded)
-    diff = max_diff_on_real_tokens(
-        actual, expected, right_padded["padding_mask"]
-    )
+    inputs = right_padded(packed_batch(lengths=(9, 5, 2)))
+    expected = peer(inputs).last_hidden_state.numpy()
+    actual = load(peer)(inputs)
+    diff = max_diff_on_real_tokens(actual, expected, inputs["padding_mask"])
     assert diff <= TOLERANCE
 
 

@@ -2,23 +2,17 @@
 
 import keras
 import numpy as np
+from conftest import TINY_CONFIG
 from conftest import numpy
 from conftest import packed_batch
+from conftest import right_padded
 
 import keras_xlnet
-
-TINY = dict(
-    vocabulary_size=99,
-    num_layers=2,
-    num_heads=4,
-    hidden_dim=32,
-    intermediate_dim=64,
-)
 
 
 def tiny_classifier(**kwargs):
     keras.utils.set_random_seed(1)
-    backbone = keras_xlnet.XLNetBackbone(**TINY)
+    backbone = keras_xlnet.XLNetBackbone(**TINY_CONFIG)
     return keras_xlnet.XLNetClassifier(backbone, num_classes=3, **kwargs)
 
 
@@ -41,12 +35,7 @@ def test_head_matches_hand_computation():
 def test_right_padding_pools_the_cls_token():
     classifier = tiny_classifier()
     left = packed_batch(lengths=(9, 5))
-    right = {
-        key: np.stack(
-            [np.roll(row, 5) if i else row for i, row in enumerate(v)]
-        )
-        for key, v in left.items()
-    }
+    right = right_padded(left)
     np.testing.assert_allclose(
         classifier.predict(right, verbose=0),
         classifier.predict(left, verbose=0),
