@@ -3,6 +3,7 @@
 import json
 import shutil
 
+import keras
 import numpy as np
 import pytest
 from conftest import reference_fixture
@@ -131,3 +132,24 @@ def test_release_zip(tmp_path):
     np.testing.assert_allclose(
         classifier.predict(inputs, verbose=0), expected["logits"], atol=1e-4
     )
+
+
+def test_pytorch_bin_is_read_with_weights_only(tmp_path):
+    torch = pytest.importorskip("torch")
+    transformers = pytest.importorskip("transformers")
+    config = transformers.XLNetConfig(
+        vocab_size=40, d_model=16, n_layer=1, n_head=2, d_inner=32
+    )
+    torch.manual_seed(0)
+    model = transformers.XLNetModel(config).eval()
+    model.save_pretrained(tmp_path / "hf", safe_serialization=False)
+    assert (tmp_path / "hf" / "pytorch_model.bin").exists()
+    backbone = keras_xlnet.load_checkpoint(tmp_path / "hf").backbone
+    np.testing.assert_array_equal(
+        keras.ops.convert_to_numpy(backbone.token_embedding.embeddings),
+        model.word_embedding.weight.detach().numpy(),
+    )
+    # A pickle holding more than tensors is refused, not executed.
+    torch.save({"payload": object()}, tmp_path / "hf" / "pytorch_model.bin")
+    with pytest.raises(keras_xlnet.CheckpointError, match="weights_only"):
+        keras_xlnet.load_checkpoint(tmp_path / "hf")
