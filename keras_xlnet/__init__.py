@@ -5,6 +5,11 @@ from keras_xlnet.checkpoints import convert_checkpoint
 from keras_xlnet.checkpoints import load_checkpoint
 from keras_xlnet.models.xlnet_backbone import XLNetBackbone
 from keras_xlnet.models.xlnet_classifier import XLNetClassifier
+from keras_xlnet.models.xlnet_text_classifier_preprocessor import (
+    XLNetTextClassifierPreprocessor,
+)
+from keras_xlnet.models.xlnet_tokenizer import XLNetTokenizer
 from keras_xlnet.version import __version__
 
 XLNetTextClassifier = XLNetClassifier
+XLNetPreprocessor = XLNetTextClassifierPreprocessor

@@ -173,3 +173,51 @@ def hf_peer(tmp_path):
         return HuggingFacePeer(tmp_path / f"hf_{next(count)}", task, **config)
 
     return make
+
+
+def real_vocabulary():
+    """The released XLNet cased SentencePiece model (shared data)."""
+    return str(shared_path("data", "xlnet_cased_spiece.model"))
+
+
+def imdb_texts():
+    """The 1000 real reviews of the shared IMDB sample."""
+    import csv
+
+    with open(shared_path("data", "imdb_sample.csv"), encoding="utf-8") as f:
+        return [row["text"] for row in csv.DictReader(f)]
+
+
+def hf_slow_tokenizer():
+    """Hugging Face's sentencepiece-based XLNetTokenizer, the reference."""
+    transformers = pytest.importorskip("transformers")
+    return transformers.XLNetTokenizer(real_vocabulary())
+
+
+@pytest.fixture(scope="session")
+def tiny_vocabulary(tmp_path_factory):
+    """A tiny SentencePiece model with XLNet's special pieces, trained here."""
+    import sentencepiece
+
+    words = "the a film movie great dull good bad plot actor scene story"
+    sentences = [
+        f"{w} {v} was {u}, 1,000 times."
+        for w in words.split()
+        for v in words.split()[:6]
+        for u in ("great", "dull")
+    ]
+    prefix = tmp_path_factory.mktemp("vocab") / "tiny"
+    sentencepiece.SentencePieceTrainer.train(
+        sentence_iterator=iter(sentences),
+        model_prefix=str(prefix),
+        vocab_size=40,
+        hard_vocab_limit=False,
+        model_type="unigram",
+        unk_id=0,
+        bos_id=1,
+        eos_id=2,
+        pad_id=-1,
+        control_symbols=["<cls>", "<sep>", "<pad>", "<mask>", "<eod>"],
+        user_defined_symbols=["<eop>"],
+    )
+    return str(prefix) + ".model"

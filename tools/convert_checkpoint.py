@@ -1,7 +1,8 @@
 """Converts an XLNet checkpoint into a KerasHub preset folder.
 
 Usage:
-    python tools/convert_checkpoint.py SOURCE OUTPUT_DIR [--config JSON]
+    python tools/convert_checkpoint.py SOURCE OUTPUT_DIR [--vocabulary SPM]
+        [--config JSON]
 
 SOURCE is a TF checkpoint prefix or folder (TF1 release layout, or TF2 of
 tf-models-official <= 2.3 / >= 2.4, detected from the tensor names), a
@@ -26,6 +27,11 @@ def parse_args(argv):
     )
     parser.add_argument("output_dir", help="The preset folder to create.")
     parser.add_argument(
+        "--vocabulary",
+        help="SentencePiece model (spiece.model) to add the tokenizer and "
+        "preprocessor to the preset.",
+    )
+    parser.add_argument(
         "--config",
         help="xlnet_config.json (or HF config.json) when it is not beside "
         "the checkpoint.",
@@ -37,7 +43,10 @@ def main(argv=None):
     args = parse_args(argv)
     try:
         loaded = keras_xlnet.convert_checkpoint(
-            args.source, args.output_dir, config=args.config
+            args.source,
+            args.output_dir,
+            vocabulary=args.vocabulary,
+            config=args.config,
         )
     except (keras_xlnet.CheckpointError, FileExistsError) as error:
         print(f"error: {error}", file=sys.stderr)

@@ -204,18 +204,21 @@ def load_checkpoint(source, config=None, dtype=None, **backbone_overrides):
     return LoadedCheckpoint(backbone, classifier, layout, ignored, zero_filled)
 
 
-def convert_checkpoint(source, output_dir, config=None):
+def convert_checkpoint(source, output_dir, vocabulary=None, config=None):
     """Converts an XLNet checkpoint into a KerasHub preset folder.
 
     The folder holds `config.json`, `model.weights.h5` and `metadata.json`,
     plus `task.json` and `task.weights.h5` when the source has a
     classification head, so that `XLNetClassifier.from_preset(output_dir)`
-    reproduces the source's logits. It is written to a temporary sibling and
+    reproduces the source's logits. With a vocabulary, the tokenizer (and
+    the classifier's preprocessor) travel in the preset too, under
+    `assets/tokenizer/vocabulary.spm`. It is written to a temporary sibling and
     renamed at the end: a crash never leaves a half-written preset.
 
     Args:
         source: see `load_checkpoint`.
         output_dir: the preset folder to create; must not exist yet.
+        vocabulary: optional SentencePiece model (`spiece.model`) path.
         config: see `load_checkpoint`.
 
     Returns:
@@ -235,11 +238,31 @@ def convert_checkpoint(source, output_dir, config=None):
             f"{output_dir!r} exists; choose a new folder for the preset."
         )
     loaded = load_checkpoint(source, config=config)
+    tokenizer = None
+    if vocabulary is not None:
+        from keras_xlnet.models.xlnet_text_classifier_preprocessor import (
+            XLNetTextClassifierPreprocessor,
+        )
+        from keras_xlnet.models.xlnet_tokenizer import XLNetTokenizer
+
+        tokenizer = XLNetTokenizer(proto=os.fspath(vocabulary))
+        if tokenizer.vocabulary_size() != loaded.backbone.vocabulary_size:
+            raise CheckpointError(
+                f"The vocabulary {vocabulary} has "
+                f"{tokenizer.vocabulary_size()} pieces but the checkpoint's "
+                f"embedding has {loaded.backbone.vocabulary_size} rows."
+            )
+        if loaded.classifier is not None:
+            loaded.classifier.preprocessor = XLNetTextClassifierPreprocessor(
+                tokenizer
+            )
     parent = os.path.dirname(output_dir)
     os.makedirs(parent, exist_ok=True)
     staging = tempfile.mkdtemp(prefix=".converting-", dir=parent)
     try:
         (loaded.classifier or loaded.backbone).save_to_preset(staging)
+        if tokenizer is not None and loaded.classifier is None:
+            tokenizer.save_to_preset(staging)
         os.replace(staging, output_dir)
     finally:
         shutil.rmtree(staging, ignore_errors=True)

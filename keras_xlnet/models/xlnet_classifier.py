@@ -6,6 +6,9 @@ from keras_hub.models import TextClassifier
 from keras_xlnet.layers.last_token_pooler import XLNetLastTokenPooler
 from keras_xlnet.models.xlnet_backbone import XLNetBackbone
 from keras_xlnet.models.xlnet_backbone import xlnet_kernel_initializer
+from keras_xlnet.models.xlnet_text_classifier_preprocessor import (
+    XLNetTextClassifierPreprocessor,
+)
 
 
 @keras.saving.register_keras_serializable(package="keras_xlnet")
@@ -19,8 +22,9 @@ class XLNetClassifier(TextClassifier):
     Args:
         backbone: an `XLNetBackbone`.
         num_classes: int.
-        preprocessor: optional preprocessor turning raw strings into the
-            backbone's inputs; `None` means the model takes token ids.
+        preprocessor: optional `XLNetTextClassifierPreprocessor` turning raw
+            strings into the backbone's inputs; `None` means the model takes
+            `token_ids`, `padding_mask` and `segment_ids`.
         activation: activation of the logits; `None` (default) returns
             logits, `"softmax"` probabilities.
         dropout: float, after the summary `tanh`.
@@ -41,7 +45,7 @@ class XLNetClassifier(TextClassifier):
     """
 
     backbone_cls = XLNetBackbone
-    preprocessor_cls = None
+    preprocessor_cls = XLNetTextClassifierPreprocessor
 
     def __init__(
         self,
