@@ -23,6 +23,16 @@ _PADDING = -1
 TRUNCATIONS = ("round_robin", "waterfall", "longest_first")
 
 
+def _batch_size(token_ids):
+    """The number of texts in tokenized input; None if unknown or single."""
+    if isinstance(token_ids, list):
+        return len(token_ids)
+    shape = getattr(token_ids, "shape", None)
+    if shape is None or len(shape) < 2:
+        return None
+    return shape[0]
+
+
 @keras.saving.register_keras_serializable(package="keras_xlnet")
 class XLNetTextClassifierPreprocessor(TextClassifierPreprocessor):
     """Tokenizes and packs texts or text pairs the way XLNet expects.
@@ -111,6 +121,12 @@ class XLNetTextClassifierPreprocessor(TextClassifierPreprocessor):
                 f"XLNet packs one or two texts per example; received {len(x)}."
             )
         segments = tuple(self.tokenizer(segment) for segment in x)
+        sizes = {_batch_size(segment) for segment in segments}
+        if len(sizes - {None}) > 1:
+            raise ValueError(
+                "Both texts of a pair need the same batch size; received "
+                f"batches of {[_batch_size(s) for s in segments]}."
+            )
         packed = self.packer(segments, add_start_value=False)
         token_ids, segment_ids = (xp.asarray(t) for t in packed)
         real = token_ids != _PADDING

@@ -1,0 +1,252 @@
+"""XLNetTextClassifierPreprocessor against Hugging Face's tokenizer."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from conftest import TINY_CONFIG
+from conftest import hf_slow_tokenizer
+from conftest import imdb_texts
+from conftest import real_vocabulary
+
+import keras_xlnet
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return keras_xlnet.XLNetTokenizer(proto=real_vocabulary())
+
+
+def numpy_outputs(outputs):
+    return {
+        k: np.asarray(keras.ops.convert_to_numpy(v)) for k, v in outputs.items()
+    }
+
+
+def hf_outputs(hf, texts, pairs, length):
+    encoded = hf(
+        texts,
+        pairs,
+        padding="max_length",
+        truncation=True,
+        max_length=length,
+    )
+    return {
+        "token_ids": np.array(encoded["input_ids"]),
+        "segment_ids": np.array(encoded["token_type_ids"]),
+        "padding_mask": np.array(encoded["attention_mask"]),
+    }
+
+
+def tf_data_outputs(preprocessor, texts, pairs=None):
+    slices = texts if pairs is None else (texts, pairs)
+    ds = tf.data.Dataset.from_tensor_slices(slices).batch(128)
+    if pairs is None:
+        ds = ds.map(preprocessor)
+    else:
+        ds = ds.map(lambda a, b: preprocessor(x=(a, b)))
+    batches = list(ds)
+    return {
+        k: np.concatenate([b[k].numpy() for b in batches]) for k in batches[0]
+    }
+
+
+def assert_same(actual, expected):
+    for key in ("token_ids", "segment_ids", "padding_mask"):
+        np.testing.assert_array_equal(
+            actual[key].astype("int64"), expected[key], err_msg=key
+        )
+
+
+@pytest.mark.parametrize("length", [128, 512])
+@pytest.mark.parametrize("paired", [False, True], ids=["single", "pair"])
+def test_equals_huggingface_on_both_paths(tokenizer, length, paired):
+    texts = imdb_texts()
+    first, second = (texts[:500], texts[500:]) if paired else (texts, None)
+    expected = hf_outputs(hf_slow_tokenizer(), first, second, length)
+    preprocessor = keras_xlnet.XLNetTextClassifierPreprocessor(
+        tokenizer, sequence_length=length
+    )
+    x = first if second is None else (first, second)
+    assert_same(numpy_outputs(preprocessor(x=x)), expected)
+    assert_same(tf_data_outputs(preprocessor, first, second), expected)
+
+
+def test_batched_and_unbatched_agree(tokenizer):
+    preprocessor = keras_xlnet.XLNetPreprocessor(tokenizer, sequence_length=16)
+    texts = ["Hello, my dog is cute", "Short.", "A third, longer text here."]
+    batched = numpy_outputs(preprocessor(texts))
+    for i, text in enumerate(texts):
+        single = numpy_outputs(preprocessor(text))
+        for key in batched:
+            np.testing.assert_array_equal(single[key], batched[key][i])
+    pair = numpy_outputs(preprocessor(x=(texts[0], texts[1])))
+    pairs = numpy_outputs(preprocessor(x=(texts[:1], texts[1:2])))
+    for key in pair:
+        np.testing.assert_array_equal(pair[key], pairs[key][0])
+
+
+def test_right_padding_puts_cls_after_the_text(tokenizer):
+    preprocessor = keras_xlnet.XLNetTextClassifierPreprocessor(
+        tokenizer, sequence_length=10, padding_side="right"
+    )
+    left = keras_xlnet.XLNetTextClassifierPreprocessor(
+        tokenizer, sequence_length=10
+    )
+    right_out = numpy_outputs(preprocessor("Hello, my dog"))
+    left_out = numpy_outputs(left("Hello, my dog"))
+    n = int(left_out["padding_mask"].sum())
+    for key in right_out:
+        np.testing.assert_array_equal(right_out[key][:n], left_out[key][-n:])
+    assert right_out["segment_ids"][n - 1] == 2
+    assert (right_out["segment_ids"][n:] == 3).all()
+    assert (right_out["token_ids"][n:] == tokenizer.pad_token_id).all()
+
+
+def test_sequence_length_can_change_after_construction(tokenizer):
+    preprocessor = keras_xlnet.XLNetTextClassifierPreprocessor(
+        tokenizer, sequence_length=8
+    )
+    assert numpy_outputs(preprocessor("a b"))["token_ids"].shape == (8,)
+    preprocessor.sequence_length = 12
+    assert numpy_outputs(preprocessor("a b"))["token_ids"].shape == (12,)
+
+
+def test_waterfall_truncation_fills_the_first_text_first(tokenizer):
+    preprocessor = keras_xlnet.XLNetTextClassifierPreprocessor(
+        tokenizer, sequence_length=10, truncate="waterfall"
+    )
+    outputs = numpy_outputs(
+        preprocessor(x=("one two three four five six seven eight", "nine ten"))
+    )
+    # 10 = 7 tokens of the first text + <sep> + <sep> <cls>: none of B.
+    assert outputs["segment_ids"].tolist() == [0] * 8 + [1, 2]
+    first = tokenizer("one two three four five six seven eight")[:7]
+    assert outputs["token_ids"][:7].tolist() == list(map(int, first))
+
+
+def test_longest_first_is_round_robin(tokenizer):
+    a = keras_xlnet.XLNetPreprocessor(tokenizer, 12, truncate="longest_first")
+    b = keras_xlnet.XLNetPreprocessor(tokenizer, 12, truncate="round_robin")
+    x = ("one two three four five six seven eight", "nine ten eleven twelve")
+    assert_same(numpy_outputs(a(x=x)), numpy_outputs(b(x=x)))
+
+
+def test_errors(tokenizer):
+    with pytest.raises(ValueError, match="truncate"):
+        keras_xlnet.XLNetPreprocessor(tokenizer, truncate="middle")
+    with pytest.raises(ValueError, match="padding_side"):
+        keras_xlnet.XLNetPreprocessor(tokenizer, padding_side="center")
+    preprocessor = keras_xlnet.XLNetPreprocessor(tokenizer, sequence_length=8)
+    with pytest.raises(ValueError, match="same batch size"):
+        preprocessor(x=(["a", "b"], ["c"]))
+    with pytest.raises(ValueError, match="one or two texts"):
+        preprocessor(x=("a", "b", "c"))
+    with pytest.raises(TypeError, match="received None"):
+        preprocessor(None)
+
+
+def test_classifier_from_fixture_same_logits_from_strings_and_hf_ids():
+    from conftest import reference_fixture
+
+    folder, _, _ = reference_fixture("tf1_original")
+    classifier = keras_xlnet.load_checkpoint(folder).classifier
+    tokenizer = keras_xlnet.XLNetTokenizer(proto=real_vocabulary())
+    classifier.preprocessor = keras_xlnet.XLNetPreprocessor(
+        tokenizer, sequence_length=16
+    )
+    # The fixture's embedding has 64 rows: use words whose ids are < 64.
+    words = [
+        tokenizer.id_to_token(i)[1:]
+        for i in range(9, 64)
+        if tokenizer.id_to_token(i).startswith("\u2581")
+        and len(tokenizer.id_to_token(i)) > 1
+    ]
+    texts = [" ".join(words[i : i + 5]) + "." for i in range(0, 30, 5)]
+    pairs = [" ".join(words[i : i + 3]) for i in range(30, 48, 3)]
+    hf = hf_slow_tokenizer()
+    for first, second in ((texts, None), (texts, pairs)):
+        ids = hf_outputs(hf, first, second, 16)
+        assert ids["token_ids"].max() < 64
+        expected = keras.ops.convert_to_numpy(classifier(ids))
+        x = first if second is None else (first, second)
+        np.testing.assert_allclose(
+            classifier.predict(x=x, verbose=0), expected, atol=1e-6
+        )
+
+
+@pytest.fixture
+def tiny_text_classifier(tiny_vocabulary):
+    keras.utils.set_random_seed(0)
+    tokenizer = keras_xlnet.XLNetTokenizer(proto=tiny_vocabulary)
+    backbone = keras_xlnet.XLNetBackbone(
+        **{**TINY_CONFIG, "vocabulary_size": tokenizer.vocabulary_size()}
+    )
+    preprocessor = keras_xlnet.XLNetPreprocessor(tokenizer, sequence_length=12)
+    return keras_xlnet.XLNetClassifier(
+        backbone, num_classes=2, preprocessor=preprocessor
+    )
+
+
+def test_classifier_on_raw_strings(tiny_text_classifier, tmp_path):
+    classifier = tiny_text_classifier
+    texts = ["great film", "dull", "the movie was good", "bad plot"]
+    labels = np.array([1, 0, 1, 0])
+    classifier.compile(optimizer=keras.optimizers.Adam(3e-3))
+    before = classifier.evaluate(x=texts, y=labels, verbose=0)[0]
+    classifier.fit(x=texts, y=labels, batch_size=4, epochs=10, verbose=0)
+    assert classifier.evaluate(x=texts, y=labels, verbose=0)[0] < before
+    ds = tf.data.Dataset.from_tensor_slices((texts, labels)).batch(2)
+    classifier.fit(ds, epochs=1, verbose=0)
+
+    predictions = classifier.predict(["great film", "dull"], verbose=0)
+    assert predictions.shape == (2, 2)
+    classifier.save(tmp_path / "classifier.keras")
+    restored = keras.saving.load_model(tmp_path / "classifier.keras")
+    np.testing.assert_allclose(
+        restored.predict(["great film", "dull"], verbose=0),
+        predictions,
+        atol=1e-6,
+    )
+    classifier.save_to_preset(tmp_path / "preset")
+    assert (
+        tmp_path / "preset" / "assets" / "tokenizer" / "vocabulary.spm"
+    ).exists()
+    from_preset = keras_xlnet.XLNetClassifier.from_preset(
+        str(tmp_path / "preset")
+    )
+    np.testing.assert_allclose(
+        from_preset.predict(["great film", "dull"], verbose=0),
+        predictions,
+        atol=1e-6,
+    )
+
+
+def test_convert_with_vocabulary(hf_peer, tiny_vocabulary, tmp_path):
+    tokenizer = keras_xlnet.XLNetTokenizer(proto=tiny_vocabulary)
+    peer = hf_peer(task="classifier", vocab_size=tokenizer.vocabulary_size())
+    keras_xlnet.convert_checkpoint(
+        peer.folder, tmp_path / "preset", vocabulary=tiny_vocabulary
+    )
+    classifier = keras_xlnet.XLNetClassifier.from_preset(
+        str(tmp_path / "preset")
+    )
+    texts = ["the film was great", "a dull story"]
+    packed = numpy_outputs(classifier.preprocessor(texts))
+    expected = peer(
+        {k: packed[k].astype("int64") for k in packed}
+    ).logits.numpy()
+    np.testing.assert_allclose(
+        classifier.predict(texts, verbose=0), expected, atol=1e-5
+    )
+
+
+def test_convert_refuses_a_vocabulary_larger_than_the_embedding(tmp_path):
+    from conftest import reference_fixture
+
+    folder, _, _ = reference_fixture("tf1_original")
+    with pytest.raises(keras_xlnet.CheckpointError, match="32000 pieces"):
+        keras_xlnet.convert_checkpoint(
+            folder, tmp_path / "preset", vocabulary=real_vocabulary()
+        )
+    assert not (tmp_path / "preset").exists()
