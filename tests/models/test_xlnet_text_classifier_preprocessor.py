@@ -80,6 +80,10 @@ def test_batched_and_unbatched_agree(tokenizer):
         single = numpy_outputs(preprocessor(text))
         for key in batched:
             np.testing.assert_array_equal(single[key], batched[key][i])
+    unbatched_ds = tf.data.Dataset.from_tensor_slices(texts).map(preprocessor)
+    for i, outputs in enumerate(unbatched_ds):
+        for key in batched:
+            np.testing.assert_array_equal(outputs[key].numpy(), batched[key][i])
     pair = numpy_outputs(preprocessor(x=(texts[0], texts[1])))
     pairs = numpy_outputs(preprocessor(x=(texts[:1], texts[1:2])))
     for key in pair:
