@@ -246,11 +246,13 @@ def convert_checkpoint(source, output_dir, vocabulary=None, config=None):
         from keras_xlnet.models.xlnet_tokenizer import XLNetTokenizer
 
         tokenizer = XLNetTokenizer(proto=os.fspath(vocabulary))
-        if tokenizer.vocabulary_size() != loaded.backbone.vocabulary_size:
-            raise CheckpointError(
+        if tokenizer.vocabulary_size() > loaded.backbone.vocabulary_size:
+            warnings.warn(
                 f"The vocabulary {vocabulary} has "
                 f"{tokenizer.vocabulary_size()} pieces but the checkpoint's "
-                f"embedding has {loaded.backbone.vocabulary_size} rows."
+                f"embedding only {loaded.backbone.vocabulary_size} rows: "
+                "texts that produce larger ids cannot be embedded.",
+                stacklevel=2,
             )
         if loaded.classifier is not None:
             loaded.classifier.preprocessor = XLNetTextClassifierPreprocessor(

@@ -13,6 +13,7 @@ from keras_xlnet.layers.relative_position_encoding import (
     XLNetRelativePositionEncoding,
 )
 from keras_xlnet.layers.residual_norm import residual_stream_dtype
+from keras_xlnet.models.preset_resolution import ResolvesXLNetPresets
 
 
 def xlnet_kernel_initializer(stddev=0.02):
@@ -20,7 +21,7 @@ def xlnet_kernel_initializer(stddev=0.02):
 
 
 @keras.saving.register_keras_serializable(package="keras_xlnet")
-class XLNetBackbone(Backbone):
+class XLNetBackbone(ResolvesXLNetPresets, Backbone):
     """XLNet encoder (Yang et al., 2019) with Transformer-XL relative attention.
 
     The functional model maps `token_ids`, `padding_mask` (1 = real token)

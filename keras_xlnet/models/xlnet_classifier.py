@@ -4,6 +4,7 @@ import keras
 from keras_hub.models import TextClassifier
 
 from keras_xlnet.layers.last_token_pooler import XLNetLastTokenPooler
+from keras_xlnet.models.preset_resolution import ResolvesXLNetPresets
 from keras_xlnet.models.xlnet_backbone import XLNetBackbone
 from keras_xlnet.models.xlnet_backbone import xlnet_kernel_initializer
 from keras_xlnet.models.xlnet_text_classifier_preprocessor import (
@@ -12,7 +13,7 @@ from keras_xlnet.models.xlnet_text_classifier_preprocessor import (
 
 
 @keras.saving.register_keras_serializable(package="keras_xlnet")
-class XLNetClassifier(TextClassifier):
+class XLNetClassifier(ResolvesXLNetPresets, TextClassifier):
     """XLNet with XLNet's sequence-summary classification head.
 
     The head reads the last real token (`<cls>`, last with left padding),

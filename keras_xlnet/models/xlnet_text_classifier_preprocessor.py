@@ -6,6 +6,7 @@ from keras_hub.layers import MultiSegmentPacker
 from keras_hub.models import TextClassifierPreprocessor
 from keras_hub.src.utils.tensor_utils import preprocessing_function
 
+from keras_xlnet.models.preset_resolution import ResolvesXLNetPresets
 from keras_xlnet.models.xlnet_backbone import XLNetBackbone
 from keras_xlnet.models.xlnet_tokenizer import XLNetTokenizer
 
@@ -34,7 +35,9 @@ def _batch_size(token_ids):
 
 
 @keras.saving.register_keras_serializable(package="keras_xlnet")
-class XLNetTextClassifierPreprocessor(TextClassifierPreprocessor):
+class XLNetTextClassifierPreprocessor(
+    ResolvesXLNetPresets, TextClassifierPreprocessor
+):
     """Tokenizes and packs texts or text pairs the way XLNet expects.
 
     A single text becomes `A <sep> <cls>`, a pair `A <sep> B <sep> <cls>`,
