@@ -12,6 +12,7 @@ import glob
 import importlib.resources
 import json
 import os
+import shutil
 import tempfile
 import zipfile
 
@@ -48,14 +49,17 @@ def preset_folder(name):
     return os.path.join(cache_dir(), "presets", name)
 
 
-def _download_folder(name):
-    return os.path.join(cache_dir(), "downloads", name)
+def _download_folder(name, source):
+    """Where one source's files are downloaded (and resumed)."""
+    return os.path.join(cache_dir(), "downloads", name, source["kind"])
 
 
 def _convert_release_zip(source, name, output_dir):
     archive = download(
         source["url"],
-        os.path.join(_download_folder(name), os.path.basename(source["url"])),
+        os.path.join(
+            _download_folder(name, source), os.path.basename(source["url"])
+        ),
         source.get("sha256"),
     )
     with zipfile.ZipFile(archive) as zipped:
@@ -82,7 +86,7 @@ def _convert_release_zip(source, name, output_dir):
 
 
 def _convert_tf_checkpoint(source, name, entry, output_dir):
-    folder = _download_folder(name)
+    folder = _download_folder(name, source)
     prefix = os.path.join(folder, os.path.basename(source["url"]))
     shards = source.get("shards", 1)
     suffixes = [".index"] + [
@@ -100,7 +104,7 @@ def _convert_tf_checkpoint(source, name, entry, output_dir):
 
 
 def _convert_huggingface(source, name, output_dir):
-    folder = _download_folder(name)
+    folder = _download_folder(name, source)
     paths = {}
     for file in ("config.json", "spiece.model"):
         url = HUGGINGFACE_URL.format(repo=source["repo"], file=file)
@@ -136,9 +140,14 @@ def resolve_registry_preset(name, entry):
             else:
                 raise ValueError(f"unknown source kind {source['kind']!r}")
             return output_dir
-        except (DownloadError, CheckpointError) as error:
+        except DownloadError as error:
+            # Partial files stay to be resumed; a failed conversion leaves
+            # no preset folder behind (it is renamed into place at the end).
             failures.append(f"  {error}")
-            # A failed conversion leaves no folder behind (atomic rename).
+        except CheckpointError as error:
+            # Downloaded, but corrupt or not what was expected: drop it.
+            shutil.rmtree(_download_folder(name, source), ignore_errors=True)
+            failures.append(f"  {error}")
     tried = "\n".join(failures)
     raise PresetUnavailableError(
         f"Could not fetch preset {name!r}; tried:\n{tried}\n"

@@ -153,3 +153,15 @@ def test_pytorch_bin_is_read_with_weights_only(tmp_path):
     torch.save({"payload": object()}, tmp_path / "hf" / "pytorch_model.bin")
     with pytest.raises(keras_xlnet.CheckpointError, match="weights_only"):
         keras_xlnet.load_checkpoint(tmp_path / "hf")
+
+
+def test_flipped_bit_fails_the_tensor_checksum(tmp_path):
+    source, _, _ = reference_fixture("tf1_original")
+    folder = tmp_path / "flipped"
+    shutil.copytree(source, folder)
+    data = folder / "xlnet_model.ckpt.data-00000-of-00001"
+    content = bytearray(data.read_bytes())
+    content[1000] ^= 0x01
+    data.write_bytes(bytes(content))
+    with pytest.raises(keras_xlnet.CheckpointError, match="Checksum"):
+        keras_xlnet.load_checkpoint(folder)

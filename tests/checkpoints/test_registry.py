@@ -2,6 +2,7 @@
 
 import http.server
 import io
+import json
 import pathlib
 import shutil
 import socket
@@ -302,3 +303,41 @@ def test_upload_preset_round_trip(monkeypatch, tmp_path, tiny_vocabulary):
         classifier.predict(["great film"], verbose=0),
         atol=1e-6,
     )
+
+
+def test_tf_checkpoint_source_with_vocabulary(monkeypatch, tmp_path):
+    folder, inputs, expected = reference_fixture("tf2_keras_xlnet_tfm230")
+    files = {
+        f"ckpt/xlnet_model.ckpt{suffix}": (
+            folder / f"xlnet_model.ckpt{suffix}"
+        ).read_bytes()
+        for suffix in (".index", ".data-00000-of-00001")
+    }
+    files["spiece.model"] = open(real_vocabulary(), "rb").read()
+    server = ReleaseServer(files)
+    entry = {
+        "name": "tiny_tf2",
+        "description": "test",
+        "parameter_count": 0,
+        "xlnet_config": json.loads((folder / "xlnet_config.json").read_text()),
+        "sources": [
+            {"kind": "release_zip", "url": server.url("missing.zip")},
+            {
+                "kind": "tf_checkpoint",
+                "url": server.url("ckpt/xlnet_model.ckpt"),
+                "shards": 1,
+                "vocabulary_url": server.url("spiece.model"),
+            },
+        ],
+    }
+    monkeypatch.setattr(registry, "load_registry", lambda: {"tiny_tf2": entry})
+    monkeypatch.setenv("KERAS_XLNET_CACHE", str(tmp_path / "cache"))
+    try:
+        with pytest.warns(UserWarning, match="32000 pieces"):
+            classifier = keras_xlnet.XLNetClassifier.from_preset("tiny_tf2")
+    finally:
+        server.shutdown()
+    np.testing.assert_allclose(
+        classifier(inputs), expected["logits"], atol=1e-4
+    )
+    assert server.requests[0] == ("missing.zip", None)  # 404, then next.
