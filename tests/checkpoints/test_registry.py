@@ -114,8 +114,20 @@ def test_download_convert_cache_and_reuse(test_preset, capsys):
     assert classifier.preprocessor.tokenizer.vocabulary_size() == 32000
 
     again = keras_xlnet.XLNetBackbone.from_preset("tiny_test")
+    tokenizer = keras_xlnet.XLNetTokenizer.from_preset("tiny_test")
+    preprocessor = keras_xlnet.XLNetPreprocessor.from_preset("tiny_test")
     assert test_preset.requests == [("tiny.zip", None)]  # No new request.
     assert again.vocabulary_size == 64
+    assert list(map(int, tokenizer("Hello, my dog is cute"))) == [
+        17,
+        11368,
+        19,
+        94,
+        2288,
+        27,
+        10920,
+    ]  # Known ids of the real vocabulary (shared/data/PROVENANCE.md).
+    assert isinstance(preprocessor, keras_xlnet.XLNetPreprocessor)
 
 
 def test_interrupted_download_resumes_where_it_stopped(test_preset):
