@@ -1,0 +1,1 @@
+"""IMDB data: aclImdb folders, the original TFRecords, tf.data pipelines."""

@@ -1,0 +1,317 @@
+"""XLNet's IMDB fine-tuning recipe (TF Model Garden tutorial), any backend.
+
+`run(FinetuneConfig(...))` trains `XLNetClassifier` with the recipe's
+defaults (XLNet-Large cased, length 512, batch 32, 4000 steps, warm-up 500,
+peak learning rate 2e-5, Adam eps 1e-8, no weight decay, gradient clipping
+1.0, dropout 0.1), evaluates on the whole test set every `eval_every` steps,
+checkpoints at each evaluation (resumable with `resume=True`), and writes
+`metrics.json`, TensorBoard logs and the fine-tuned classifier as a preset
+folder into `model_dir`.
+"""
+
+import dataclasses
+import json
+import os
+
+import keras
+
+from keras_xlnet.data import imdb
+from keras_xlnet.training.optimizer import XLNetAdam
+from keras_xlnet.training.schedules import WarmupLinearDecay
+
+
+@dataclasses.dataclass
+class FinetuneConfig:
+    """Settings of a fine-tuning run; the defaults are the tutorial's."""
+
+    preset: str = "xlnet_large_cased"
+    data_dir: str = None
+    train_tfrecord: str = None
+    eval_tfrecord: str = None
+    model_dir: str = "xlnet_imdb"
+    sequence_length: int = 512
+    batch_size: int = 32
+    train_steps: int = 4000
+    warmup_steps: int = 500
+    learning_rate: float = 2e-5
+    clip_norm: float = 1.0
+    per_replica_clip: bool = False
+    accumulation_steps: int = 1
+    eval_every: int = 500
+    eval_batch_size: int = 32
+    dtype: str = "auto"
+    resume: bool = False
+    seed: int = 0
+    cache_dir: str = None
+    verbose: int = 1
+
+
+class RecipeError(ValueError):
+    """Settings or inputs that the recipe cannot run with."""
+
+
+def _check(config):
+    if config.train_steps % config.eval_every:
+        raise RecipeError(
+            f"eval_every ({config.eval_every}) must divide train_steps "
+            f"({config.train_steps})."
+        )
+    if config.batch_size % config.accumulation_steps:
+        raise RecipeError(
+            f"accumulation_steps ({config.accumulation_steps}) must divide "
+            f"batch_size ({config.batch_size})."
+        )
+
+
+def default_dtype():
+    """`mixed_bfloat16` on TPU and GPU, `float32` on CPU."""
+    devices = keras.distribution.list_devices()
+    accelerated = any(
+        d.split(":")[0].lower() in ("gpu", "tpu", "cuda") for d in devices
+    )
+    return "mixed_bfloat16" if accelerated else "float32"
+
+
+def load_texts(config):
+    """`(train, test)` lists of `(texts, labels)`."""
+    if config.data_dir:
+        root = config.data_dir
+    else:
+        cache = config.cache_dir or os.path.join(
+            os.path.expanduser("~"), ".cache", "keras_xlnet"
+        )
+        try:
+            root = imdb.download_aclimdb(cache)
+        except OSError as error:
+            raise RecipeError(
+                f"The IMDB reviews are not available ({error}). Pass "
+                "--data-dir with an unpacked aclImdb folder, or "
+                "--train-tfrecord/--eval-tfrecord, or run --demo."
+            ) from None
+    return imdb.read_aclimdb(root, "train"), imdb.read_aclimdb(root, "test")
+
+
+def _padded_eval_examples(texts, labels, batch_size):
+    """Pads the test set to whole batches with weight-0 fake examples."""
+    missing = -len(texts) % batch_size
+    weights = [1.0] * len(texts) + [0.0] * missing
+    return (
+        list(texts) + [""] * missing,
+        list(labels) + [0] * missing,
+        weights,
+    )
+
+
+def make_datasets(config, preprocessor, train, test, skip_batches=0):
+    """tf.data pipelines: repeated shuffled training batches, padded eval."""
+    import tensorflow as tf
+
+    micro_batch = config.batch_size // config.accumulation_steps
+    if config.train_tfrecord:
+        train_ds = imdb.read_tfrecords(
+            config.train_tfrecord, config.sequence_length
+        ).map(lambda x, y, w: (x, y))
+    else:
+        texts, labels = train
+        train_ds = tf.data.Dataset.from_tensor_slices((texts, labels))
+    train_ds = (
+        train_ds.shuffle(2048, seed=config.seed)
+        .repeat()
+        .batch(micro_batch, drop_remainder=True)
+        .skip(skip_batches)
+    )
+    if config.eval_tfrecord:
+        eval_ds = imdb.read_tfrecords(
+            config.eval_tfrecord, config.sequence_length
+        ).batch(config.eval_batch_size)
+    else:
+        eval_ds = tf.data.Dataset.from_tensor_slices(
+            _padded_eval_examples(*test, config.eval_batch_size)
+        ).batch(config.eval_batch_size)
+    if not config.train_tfrecord:
+        train_ds = train_ds.map(lambda x, y: (preprocessor(x), y))
+    if not config.eval_tfrecord:
+        eval_ds = eval_ds.map(lambda x, y, w: (preprocessor(x), y, w))
+    prefetch = tf.data.AUTOTUNE
+    return train_ds.prefetch(prefetch), eval_ds.prefetch(prefetch)
+
+
+def make_optimizer(config):
+    """The recipe's Adam, schedule, clipping and accumulation."""
+    k = config.accumulation_steps
+    schedule = WarmupLinearDecay(
+        config.learning_rate, config.train_steps, config.warmup_steps
+    )
+    clipping = (
+        {"micro_batch_clipnorm": config.clip_norm * k}
+        if config.per_replica_clip
+        else {"global_clipnorm": config.clip_norm}
+    )
+    return XLNetAdam(
+        schedule,
+        beta_1=0.9,
+        beta_2=0.999,
+        gradient_accumulation_steps=k if k > 1 else None,
+        **clipping,
+    )
+
+
+def _completed_epochs(backup_dir):
+    path = os.path.join(backup_dir, "training_metadata.json")
+    if not os.path.exists(path):
+        return 0
+    with open(path, encoding="utf-8") as file:
+        return json.load(file)["epoch"]
+
+
+def run(config, classifier=None, train=None, test=None):
+    """Fine-tunes and evaluates; returns the training summary dict.
+
+    Args:
+        config: a `FinetuneConfig`.
+        classifier: optional `XLNetClassifier` with a preprocessor; built
+            from `config.preset` when omitted.
+        train, test: optional `(texts, labels)`; read from `config` (aclImdb
+            folder, download, or TFRecords) when omitted.
+    """
+    _check(config)
+    keras.utils.set_random_seed(config.seed)
+    dtype = default_dtype() if config.dtype == "auto" else config.dtype
+    if classifier is None:
+        from keras_xlnet.models.xlnet_classifier import XLNetClassifier
+
+        classifier = XLNetClassifier.from_preset(
+            config.preset, num_classes=2, dtype=dtype
+        )
+    preprocessor = classifier.preprocessor
+    if preprocessor is None and not (
+        config.train_tfrecord and config.eval_tfrecord
+    ):
+        raise RecipeError(
+            "The classifier has no preprocessor (tokenizer): use a preset "
+            "converted with a vocabulary, or TFRecords."
+        )
+    if preprocessor is not None:
+        preprocessor.sequence_length = config.sequence_length
+    if train is None and not config.train_tfrecord:
+        train, test = load_texts(config)
+
+    os.makedirs(config.model_dir, exist_ok=True)
+    backup_dir = os.path.join(config.model_dir, "backup")
+    completed = _completed_epochs(backup_dir) if config.resume else 0
+    steps_per_epoch = config.eval_every * config.accumulation_steps
+    train_ds, eval_ds = make_datasets(
+        config, preprocessor, train, test, completed * steps_per_epoch
+    )
+
+    # The datasets are already packed: the classifier must not re-tokenize.
+    classifier.preprocessor = None
+    classifier.compile(
+        optimizer=make_optimizer(config),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=[],
+        weighted_metrics=[
+            keras.metrics.SparseCategoricalAccuracy(name="accuracy")
+        ],
+    )
+    callbacks = [
+        keras.callbacks.BackupAndRestore(backup_dir, delete_checkpoint=False),
+        keras.callbacks.TensorBoard(os.path.join(config.model_dir, "logs")),
+    ]
+    history = classifier.fit(
+        train_ds,
+        epochs=config.train_steps // config.eval_every,
+        steps_per_epoch=steps_per_epoch,
+        validation_data=eval_ds,
+        callbacks=callbacks,
+        verbose=config.verbose,
+    )
+    evaluation = classifier.evaluate(eval_ds, return_dict=True, verbose=0)
+    classifier.preprocessor = preprocessor
+    train_logs = {
+        k: float(v[-1])
+        for k, v in history.history.items()
+        if not k.startswith("val_")
+    }
+    summary = {
+        "total_training_steps": int(classifier.optimizer.iterations),
+        "train_loss": train_logs.get("loss"),
+        "last_train_metrics": train_logs,
+        "eval_metrics": {
+            "loss": float(evaluation["loss"]),
+            # Weighted: the padding examples of the last batch count 0.
+            "accuracy": float(evaluation["accuracy"]),
+        },
+    }
+    with open(os.path.join(config.model_dir, "metrics.json"), "w") as file:
+        json.dump(summary, file, indent=2)
+    preset_dir = os.path.join(config.model_dir, "preset")
+    if not os.path.exists(preset_dir):
+        classifier.save_to_preset(preset_dir)
+    return summary
+
+
+def format_summary(summary):
+    """The tutorial-style `Training Summary` block."""
+    return "Training Summary:\n" + json.dumps(summary, indent=2)
+
+
+def demo_data():
+    """The bundled reviews written for the demo: `(train, test)`."""
+    import importlib.resources
+
+    text = (
+        importlib.resources.files("keras_xlnet.data")
+        .joinpath("demo_reviews.tsv")
+        .read_text(encoding="utf-8")
+    )
+    rows = [line.split("\t", 1) for line in text.splitlines()[1:] if line]
+    # Every fourth review is held out for evaluation.
+    splits = {True: ([], []), False: ([], [])}
+    for i, (label, review) in enumerate(rows):
+        texts, labels = splits[i % 4 == 0]
+        texts.append(review)
+        labels.append(int(label))
+    train, test = splits[False], splits[True]
+    return train, test
+
+
+def demo_classifier(train_texts, folder, seed=0):
+    """A tiny XLNet and a SentencePiece vocabulary trained on `train_texts`."""
+    import sentencepiece
+
+    from keras_xlnet.models.xlnet_backbone import XLNetBackbone
+    from keras_xlnet.models.xlnet_classifier import XLNetClassifier
+    from keras_xlnet.models.xlnet_text_classifier_preprocessor import (
+        XLNetTextClassifierPreprocessor,
+    )
+    from keras_xlnet.models.xlnet_tokenizer import XLNetTokenizer
+
+    prefix = os.path.join(folder, "demo_spiece")
+    sentencepiece.SentencePieceTrainer.train(
+        sentence_iterator=iter(train_texts),
+        model_prefix=prefix,
+        vocab_size=400,
+        hard_vocab_limit=False,
+        unk_id=0,
+        bos_id=1,
+        eos_id=2,
+        pad_id=-1,
+        control_symbols=["<cls>", "<sep>", "<pad>", "<mask>", "<eod>"],
+        user_defined_symbols=["<eop>"],
+        minloglevel=2,
+    )
+    tokenizer = XLNetTokenizer(proto=prefix + ".model")
+    keras.utils.set_random_seed(seed)
+    backbone = XLNetBackbone(
+        vocabulary_size=tokenizer.vocabulary_size(),
+        num_layers=2,
+        num_heads=2,
+        hidden_dim=32,
+        intermediate_dim=64,
+    )
+    return XLNetClassifier(
+        backbone,
+        num_classes=2,
+        preprocessor=XLNetTextClassifierPreprocessor(tokenizer),
+    )
