@@ -287,6 +287,7 @@ def demo_classifier(train_texts, folder, seed=0):
     )
     from keras_xlnet.models.xlnet_tokenizer import XLNetTokenizer
 
+    os.makedirs(folder, exist_ok=True)
     prefix = os.path.join(folder, "demo_spiece")
     sentencepiece.SentencePieceTrainer.train(
         sentence_iterator=iter(train_texts),

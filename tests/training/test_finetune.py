@@ -1,0 +1,187 @@
+"""The IMDB fine-tuning tool, end to end on real reviews and offline."""
+
+import csv
+import json
+import socket
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from conftest import REPO_ROOT
+from conftest import HuggingFacePeer
+from conftest import jax_only
+from conftest import real_vocabulary
+from conftest import shared_path
+
+import keras_xlnet
+from keras_xlnet.data import imdb
+from keras_xlnet.training import finetune
+
+sys.path.insert(0, str(REPO_ROOT / "tools"))
+import finetune_imdb  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def aclimdb(tmp_path_factory):
+    """The 1000 shared reviews laid out as aclImdb folders."""
+    root = tmp_path_factory.mktemp("aclImdb")
+    with open(shared_path("data", "imdb_sample.csv"), encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    for i, row in enumerate(rows):
+        split = "test" if row["is_valid"] == "True" else "train"
+        label = "pos" if row["label"] == "positive" else "neg"
+        folder = root / split / label
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"{i}_0.txt").write_text(row["text"], encoding="utf-8")
+    return root
+
+
+@pytest.fixture(scope="module")
+def tiny_preset(tmp_path_factory):
+    """A tiny random XLNet (real vocabulary size), converted with the real
+    vocabulary."""
+    folder = tmp_path_factory.mktemp("tiny")
+    peer = HuggingFacePeer(
+        folder / "hf",
+        vocab_size=32000,
+        d_model=16,
+        n_head=2,
+        d_inner=32,
+        initializer_range=0.02,
+    )
+    keras_xlnet.convert_checkpoint(
+        peer.folder, folder / "preset", vocabulary=real_vocabulary()
+    )
+    return folder / "preset"
+
+
+def test_reading_aclimdb(aclimdb):
+    texts, labels = imdb.read_aclimdb(aclimdb, "test")
+    assert len(texts) == 200 and set(labels) == {0, 1}
+    assert not any("<br />" in t for t in texts)
+
+
+def test_eval_padding_examples_weigh_nothing():
+    texts, labels, weights = finetune._padded_eval_examples(
+        ["a", "b", "c"], [0, 1, 1], 4
+    )
+    assert texts == ["a", "b", "c", ""] and weights == [1, 1, 1, 0]
+
+
+def test_end_to_end_on_real_reviews(aclimdb, tiny_preset, tmp_path, capsys):
+    jax_only()
+    model_dir = tmp_path / "run"
+    code = finetune_imdb.main(
+        [
+            "--preset",
+            str(tiny_preset),
+            "--data-dir",
+            str(aclimdb),
+            "--model-dir",
+            str(model_dir),
+            "--sequence-length",
+            "64",
+            "--batch-size",
+            "8",
+            "--train-steps",
+            "4",
+            "--warmup-steps",
+            "1",
+            "--eval-every",
+            "2",
+            "--eval-batch-size",
+            "64",
+            "--dtype",
+            "float32",
+        ]
+    )
+    assert code == 0
+    printed = capsys.readouterr().out
+    summary_text = printed.split("Training Summary:\n")[1].split("\nMetrics")[0]
+    saved = json.loads((model_dir / "metrics.json").read_text())
+    assert json.loads(summary_text) == saved
+    assert saved["total_training_steps"] == 4
+
+    # The reported accuracy covers exactly the 200 test reviews.
+    classifier = keras_xlnet.XLNetClassifier.from_preset(
+        str(model_dir / "preset")
+    )
+    classifier.preprocessor.sequence_length = 64
+    texts, labels = imdb.read_aclimdb(aclimdb, "test")
+    predictions = classifier.predict(texts, batch_size=64, verbose=0)
+    accuracy = float(np.mean(predictions.argmax(-1) == np.array(labels)))
+    assert saved["eval_metrics"]["accuracy"] == pytest.approx(
+        accuracy, abs=1e-6
+    )
+
+
+def test_without_data_or_network_stops_at_once(
+    tiny_preset, tmp_path, monkeypatch, capsys
+):
+    def no_network(*args, **kwargs):
+        raise socket.gaierror(-2, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_network)
+    start = time.monotonic()
+    code = finetune_imdb.main(
+        [
+            "--preset",
+            str(tiny_preset),
+            "--model-dir",
+            str(tmp_path / "run"),
+            "--train-steps",
+            "4",
+            "--eval-every",
+            "2",
+        ]
+    )
+    assert code == 1 and time.monotonic() - start < 10
+    message = capsys.readouterr().err
+    assert "--data-dir" in message and "--demo" in message
+
+
+def test_tfrecords_round_trip(aclimdb, tiny_preset, tmp_path):
+    preprocessor = keras_xlnet.XLNetPreprocessor.from_preset(
+        str(tiny_preset), sequence_length=48
+    )
+    texts, labels = imdb.read_aclimdb(aclimdb, "test")
+    path = str(tmp_path / "test.tfrecord")
+    imdb.write_tfrecords(path, preprocessor, texts[:20], labels[:20])
+    records = list(imdb.read_tfrecords(path, 48))
+    packed = preprocessor(texts[:20])
+    for i, (inputs, label, weight) in enumerate(records):
+        mask = np.asarray(packed["padding_mask"][i]).astype(bool)
+        np.testing.assert_array_equal(inputs["padding_mask"].numpy(), mask)
+        for key in ("token_ids", "segment_ids"):
+            np.testing.assert_array_equal(
+                inputs[key].numpy()[mask], np.asarray(packed[key][i])[mask]
+            )
+        assert int(label) == labels[i] and float(weight) == 1.0
+
+
+def test_demo_from_the_command_line(tmp_path):
+    jax_only()
+    start = time.monotonic()
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(REPO_ROOT / "tools" / "finetune_imdb.py"),
+            "--demo",
+            "--model-dir",
+            str(tmp_path / "demo"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert time.monotonic() - start < 120
+    assert result.stdout.startswith("DEMO:")
+    saved = json.loads((tmp_path / "demo" / "metrics.json").read_text())
+    assert saved["total_training_steps"] == 60
+    classifier = keras_xlnet.XLNetClassifier.from_preset(
+        str(tmp_path / "demo" / "preset")
+    )
+    assert classifier.predict(["a great film"], verbose=0).shape == (1, 2)
