@@ -13,6 +13,7 @@ import dataclasses
 import sys
 import tempfile
 
+from keras_xlnet.training import distribution
 from keras_xlnet.training import finetune
 
 
@@ -87,15 +88,8 @@ def main(argv=None):
     if args.remat:
         print("error: --remat lands with issue #6.", file=sys.stderr)
         return 2
-    if args.distribution not in ("auto", "none"):
-        print(
-            f"error: --distribution {args.distribution} is not available yet "
-            "(auto/none run on one device or what the backend sees).",
-            file=sys.stderr,
-        )
-        return 2
     config = config_from(args)
-    classifier = train = test = None
+    build_classifier = train = test = None
     if args.demo:
         print(
             "DEMO: a tiny XLNet and vocabulary trained on 36 bundled reviews "
@@ -116,10 +110,20 @@ def main(argv=None):
             else tempfile.mkdtemp(prefix="xlnet_demo_"),
         )
         train, test = finetune.demo_data()
-        classifier = finetune.demo_classifier(train[0], config.model_dir)
+
+        def build_classifier(dtype):
+            return finetune.demo_classifier(
+                train[0], config.model_dir, dtype=dtype
+            )
+
     try:
-        summary = finetune.run(config, classifier, train, test)
-    except (finetune.RecipeError, OSError, RuntimeError) as error:
+        summary = finetune.run(config, build_classifier, train, test)
+    except (
+        finetune.RecipeError,
+        distribution.DistributionError,
+        OSError,
+        RuntimeError,
+    ) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     print(finetune.format_summary(summary))

@@ -320,6 +320,48 @@ class XLNetBackbone(ResolvesXLNetPresets, Backbone):
             keep_memory=True,
         )
 
+    @staticmethod
+    def get_layout_map(
+        device_mesh,
+        model_parallel_dim_name="model",
+        data_parallel_dim_name="batch",
+    ):
+        """A `keras.distribution.LayoutMap` for model-parallel training.
+
+        Attention heads and the FFN's inner dimension are split over the
+        `model` axis of `device_mesh`; the model dimension of kernels and
+        the vocabulary are split over the `batch` axis (as in KerasHub's
+        backbones); layer norms are replicated.
+
+        Example:
+        ```python
+        mesh = keras.distribution.DeviceMesh(
+            (2, 4), ["batch", "model"], keras.distribution.list_devices()
+        )
+        layout_map = XLNetBackbone.get_layout_map(mesh)
+        keras.distribution.set_distribution(
+            keras.distribution.ModelParallel(
+                layout_map=layout_map, batch_dim_name="batch"
+            )
+        )
+        ```
+        """
+        model, data = model_parallel_dim_name, data_parallel_dim_name
+        layout_map = keras.distribution.LayoutMap(device_mesh)
+        layout_map["token_embedding/embeddings"] = (model, data)
+        heads = "attention/(query|key|value|position|output)/kernel"
+        layout_map[f"encoder_block.*/{heads}"] = (data, model, None)
+        layout_map["encoder_block.*/attention/.*_bias"] = (model, None)
+        layout_map["encoder_block.*/attention/segment_embedding"] = (
+            None,
+            model,
+            None,
+        )
+        layout_map["encoder_block.*/ffn_inner/kernel"] = (data, model)
+        layout_map["encoder_block.*/ffn_inner/bias"] = (model,)
+        layout_map["encoder_block.*/ffn_output/kernel"] = (model, data)
+        return layout_map
+
     def get_config(self):
         config = super().get_config()
         config.update(

@@ -12,10 +12,15 @@ folder into `model_dir`.
 import dataclasses
 import json
 import os
+import shutil
+import warnings
 
+import h5py
 import keras
+import numpy as np
 
 from keras_xlnet.data import imdb
+from keras_xlnet.training import distribution
 from keras_xlnet.training.optimizer import XLNetAdam
 from keras_xlnet.training.schedules import WarmupLinearDecay
 
@@ -39,6 +44,8 @@ class FinetuneConfig:
     accumulation_steps: int = 1
     eval_every: int = 500
     eval_batch_size: int = 32
+    distribution: str = "auto"
+    tpu: str = None
     dtype: str = "auto"
     resume: bool = False
     seed: int = 0
@@ -156,33 +163,101 @@ def make_optimizer(config):
     )
 
 
-def _completed_epochs(backup_dir):
-    path = os.path.join(backup_dir, "training_metadata.json")
-    if not os.path.exists(path):
+RANDOM_STATE_FILE = "random_state.npz"
+
+
+class RandomStateBackup(keras.callbacks.Callback):
+    """Checkpoints the dropout RNG states beside `BackupAndRestore`'s files.
+
+    Keras' weight files leave out the states of the layers' seed
+    generators; without them a resumed run draws other dropout masks than
+    an uninterrupted one. Put this callback after `BackupAndRestore`.
+    """
+
+    def __init__(self, backup_dir):
+        super().__init__()
+        self.path = os.path.join(backup_dir, RANDOM_STATE_FILE)
+
+    def _states(self):
+        return [
+            v
+            for v in self.model.non_trainable_variables
+            if v.path.endswith("seed_generator_state")
+        ]
+
+    def on_train_begin(self, logs=None):
+        if os.path.exists(self.path):
+            saved = np.load(self.path)
+            for variable in self._states():
+                variable.assign(saved[variable.path])
+
+    def on_epoch_end(self, epoch, logs=None):
+        if os.path.exists(self.path):
+            shutil.copy(self.path, self.path + ".bkp")
+        states = {v.path: keras.ops.convert_to_numpy(v) for v in self._states()}
+        np.savez(self.path, **states)
+
+
+def restorable_epoch(backup_dir):
+    """Completed evaluation intervals of the checkpoint to resume from.
+
+    An unreadable latest checkpoint (a crash while writing it) is replaced
+    by the previous one, with a warning.
+    """
+    weights = os.path.join(backup_dir, "latest.weights.h5")
+    metadata = os.path.join(backup_dir, "training_metadata.json")
+    if not os.path.exists(weights):
         return 0
-    with open(path, encoding="utf-8") as file:
+    try:
+        with h5py.File(weights, "r"):
+            pass
+    except OSError as error:
+        previous = os.path.join(backup_dir, "latest.weights.h5.bkp")
+        if not os.path.exists(previous):
+            raise
+        warnings.warn(
+            f"The latest checkpoint {weights} is unreadable ({error}); "
+            "resuming from the previous one.",
+            stacklevel=2,
+        )
+        shutil.copy(previous, weights)
+        shutil.copy(metadata + ".bkp", metadata)
+        random_state = os.path.join(backup_dir, RANDOM_STATE_FILE)
+        if os.path.exists(random_state + ".bkp"):
+            shutil.copy(random_state + ".bkp", random_state)
+    with open(metadata, encoding="utf-8") as file:
         return json.load(file)["epoch"]
 
 
-def run(config, classifier=None, train=None, test=None):
+def run(config, build_classifier=None, train=None, test=None, callbacks=()):
     """Fine-tunes and evaluates; returns the training summary dict.
 
     Args:
         config: a `FinetuneConfig`.
-        classifier: optional `XLNetClassifier` with a preprocessor; built
-            from `config.preset` when omitted.
+        build_classifier: optional callable `dtype -> XLNetClassifier` (with
+            a preprocessor); by default `config.preset` is loaded.
         train, test: optional `(texts, labels)`; read from `config` (aclImdb
             folder, download, or TFRecords) when omitted.
+        callbacks: extra Keras callbacks, run after the checkpointing one.
     """
     _check(config)
     keras.utils.set_random_seed(config.seed)
     dtype = default_dtype() if config.dtype == "auto" else config.dtype
-    if classifier is None:
+    if build_classifier is None:
         from keras_xlnet.models.xlnet_classifier import XLNetClassifier
 
-        classifier = XLNetClassifier.from_preset(
-            config.preset, num_classes=2, dtype=dtype
-        )
+        def build_classifier(dtype):
+            return XLNetClassifier.from_preset(
+                config.preset, num_classes=2, dtype=dtype
+            )
+
+    scope = distribution.configure(config.distribution, config.tpu)
+    with scope:
+        classifier = build_classifier(dtype)
+        return _train(config, classifier, train, test, callbacks)
+
+
+def _train(config, classifier, train, test, callbacks):
     preprocessor = classifier.preprocessor
     if preprocessor is None and not (
         config.train_tfrecord and config.eval_tfrecord
@@ -198,7 +273,12 @@ def run(config, classifier=None, train=None, test=None):
 
     os.makedirs(config.model_dir, exist_ok=True)
     backup_dir = os.path.join(config.model_dir, "backup")
-    completed = _completed_epochs(backup_dir) if config.resume else 0
+    if not config.resume and os.path.exists(backup_dir):
+        raise RecipeError(
+            f"{backup_dir} holds a checkpoint: pass --resume to continue "
+            "from it, or choose another --model-dir."
+        )
+    completed = restorable_epoch(backup_dir) if config.resume else 0
     steps_per_epoch = config.eval_every * config.accumulation_steps
     train_ds, eval_ds = make_datasets(
         config, preprocessor, train, test, completed * steps_per_epoch
@@ -215,8 +295,12 @@ def run(config, classifier=None, train=None, test=None):
         ],
     )
     callbacks = [
-        keras.callbacks.BackupAndRestore(backup_dir, delete_checkpoint=False),
+        keras.callbacks.BackupAndRestore(
+            backup_dir, delete_checkpoint=False, double_checkpoint=True
+        ),
+        RandomStateBackup(backup_dir),
         keras.callbacks.TensorBoard(os.path.join(config.model_dir, "logs")),
+        *callbacks,
     ]
     history = classifier.fit(
         train_ds,
@@ -276,7 +360,7 @@ def demo_data():
     return train, test
 
 
-def demo_classifier(train_texts, folder, seed=0):
+def demo_classifier(train_texts, folder, seed=0, dtype="float32"):
     """A tiny XLNet and a SentencePiece vocabulary trained on `train_texts`."""
     import sentencepiece
 
@@ -310,6 +394,7 @@ def demo_classifier(train_texts, folder, seed=0):
         num_heads=2,
         hidden_dim=32,
         intermediate_dim=64,
+        dtype=dtype,
     )
     return XLNetClassifier(
         backbone,

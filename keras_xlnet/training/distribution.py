@@ -1,0 +1,84 @@
+"""Distribution of the fine-tuning run over the backend's devices."""
+
+import contextlib
+
+import keras
+
+
+class DistributionError(ValueError):
+    """A distribution that this backend or machine cannot run."""
+
+
+def configure(name="auto", tpu=None, model_axis_size=None):
+    """Sets up `name` and returns the scope to build and train the model in.
+
+    JAX uses `keras.distribution` (`data_parallel`; `model_parallel` with
+    `XLNetBackbone.get_layout_map` on a `(batch, model)` mesh), TensorFlow
+    uses `tf.distribute` (`mirrored`, `tpu` with `tpu=` a TPU name or
+    address). `auto` picks data parallelism (JAX) or mirroring (TF) when
+    more than one accelerator is visible, else one device.
+    """
+    backend = keras.config.backend()
+    if name == "auto":
+        accelerators = (
+            [
+                d
+                for d in keras.distribution.list_devices()
+                if not d.lower().startswith("cpu")
+            ]
+            if backend == "jax"
+            else _tf_gpus()
+        )
+        if len(accelerators) < 2:
+            return contextlib.nullcontext()
+        name = "data_parallel" if backend == "jax" else "mirrored"
+    if name == "none":
+        return contextlib.nullcontext()
+    if name in ("data_parallel", "model_parallel"):
+        if backend != "jax":
+            raise DistributionError(
+                f"--distribution {name} uses keras.distribution (JAX); on "
+                f"{backend} use 'mirrored' or 'tpu'."
+            )
+        if name == "data_parallel":
+            keras.distribution.set_distribution(
+                keras.distribution.DataParallel()
+            )
+        else:
+            from keras_xlnet.models.xlnet_backbone import XLNetBackbone
+
+            devices = keras.distribution.list_devices()
+            model = model_axis_size or min(len(devices), 8)
+            mesh = keras.distribution.DeviceMesh(
+                (len(devices) // model, model), ["batch", "model"], devices
+            )
+            keras.distribution.set_distribution(
+                keras.distribution.ModelParallel(
+                    layout_map=XLNetBackbone.get_layout_map(mesh),
+                    batch_dim_name="batch",
+                )
+            )
+        return contextlib.nullcontext()
+    if backend != "tensorflow":
+        raise DistributionError(
+            f"--distribution {name} uses tf.distribute: run with "
+            "KERAS_BACKEND=tensorflow."
+        )
+    import tensorflow as tf
+
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy().scope()
+    if name == "tpu":
+        resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu)
+        tf.config.experimental_connect_to_cluster(resolver)
+        tf.tpu.experimental.initialize_tpu_system(resolver)
+        return tf.distribute.TPUStrategy(resolver).scope()
+    raise DistributionError(f"Unknown distribution {name!r}.")
+
+
+def _tf_gpus():
+    try:
+        import tensorflow as tf
+    except ImportError:
+        return []
+    return tf.config.list_physical_devices("GPU")

@@ -1,0 +1,44 @@
+"""A tiny fine-tuning run that SIGKILLs itself after its first checkpoint.
+
+Started by `test_fault_tolerance.py`. Usage:
+    python killable_run.py MODEL_DIR {kill,resume,straight}
+"""
+
+import os
+import signal
+import sys
+
+import keras
+
+from keras_xlnet.training import finetune
+
+model_dir, mode = sys.argv[1], sys.argv[2]
+config = finetune.FinetuneConfig(
+    model_dir=model_dir,
+    sequence_length=32,
+    batch_size=4,
+    train_steps=6,
+    warmup_steps=1,
+    learning_rate=1e-3,
+    eval_every=3,
+    eval_batch_size=8,
+    dtype="float32",
+    distribution="none",
+    resume=mode == "resume",
+    verbose=0,
+)
+train, test = finetune.demo_data()
+callbacks = []
+if mode == "kill":
+    callbacks.append(
+        keras.callbacks.LambdaCallback(
+            on_epoch_end=lambda epoch, logs: os.kill(os.getpid(), signal.SIGKILL)
+        )
+    )
+
+
+def build(dtype):
+    return finetune.demo_classifier(train[0], model_dir + "_vocab", dtype=dtype)
+
+
+finetune.run(config, build, train, test, callbacks=callbacks)
