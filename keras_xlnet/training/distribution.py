@@ -1,6 +1,7 @@
 """Distribution of the fine-tuning run over the backend's devices."""
 
 import contextlib
+import os
 
 import keras
 
@@ -16,9 +17,16 @@ def configure(name="auto", tpu=None, model_axis_size=None):
     `XLNetBackbone.get_layout_map` on a `(batch, model)` mesh), TensorFlow
     uses `tf.distribute` (`mirrored`, `tpu` with `tpu=` a TPU name or
     address). `auto` picks data parallelism (JAX) or mirroring (TF) when
-    more than one accelerator is visible, else one device.
+    more than one accelerator is visible, else one device. On several JAX
+    hosts, set `KERAS_DISTRIBUTION_JOB_ADDRESSES`,
+    `KERAS_DISTRIBUTION_NUM_PROCESSES` and `KERAS_DISTRIBUTION_PROCESS_ID`
+    (see `keras.distribution.initialize`).
     """
     backend = keras.config.backend()
+    if backend == "jax" and os.environ.get("KERAS_DISTRIBUTION_JOB_ADDRESSES"):
+        # Multi-host: every host runs the same command; Keras reads the job
+        # addresses, process count and id from the environment.
+        keras.distribution.initialize()
     if name == "auto":
         accelerators = (
             [

@@ -10,14 +10,16 @@ folder into `model_dir`.
 """
 
 import dataclasses
+import io
 import json
 import os
-import shutil
+import tempfile
 import warnings
 
 import h5py
 import keras
 import numpy as np
+from tensorflow.io import gfile
 
 from keras_xlnet.data import imdb
 from keras_xlnet.training import distribution
@@ -186,46 +188,51 @@ class RandomStateBackup(keras.callbacks.Callback):
         ]
 
     def on_train_begin(self, logs=None):
-        if os.path.exists(self.path):
-            saved = np.load(self.path)
+        if gfile.exists(self.path):
+            with gfile.GFile(self.path, "rb") as file:
+                saved = dict(np.load(io.BytesIO(file.read())))
             for variable in self._states():
                 variable.assign(saved[variable.path])
 
     def on_epoch_end(self, epoch, logs=None):
-        if os.path.exists(self.path):
-            shutil.copy(self.path, self.path + ".bkp")
+        if gfile.exists(self.path):
+            gfile.copy(self.path, self.path + ".bkp", overwrite=True)
         states = {v.path: keras.ops.convert_to_numpy(v) for v in self._states()}
-        np.savez(self.path, **states)
+        buffer = io.BytesIO()
+        np.savez(buffer, **states)
+        with gfile.GFile(self.path, "wb") as file:
+            file.write(buffer.getvalue())
 
 
 def restorable_epoch(backup_dir):
     """Completed evaluation intervals of the checkpoint to resume from.
 
     An unreadable latest checkpoint (a crash while writing it) is replaced
-    by the previous one, with a warning.
+    by the previous one, with a warning. `backup_dir` may be on `gs://`.
     """
     weights = os.path.join(backup_dir, "latest.weights.h5")
     metadata = os.path.join(backup_dir, "training_metadata.json")
-    if not os.path.exists(weights):
+    if not gfile.exists(weights):
         return 0
     try:
-        with h5py.File(weights, "r"):
+        with gfile.GFile(weights, "rb") as file, h5py.File(file, "r"):
             pass
     except OSError as error:
-        previous = os.path.join(backup_dir, "latest.weights.h5.bkp")
-        if not os.path.exists(previous):
+        if not gfile.exists(weights + ".bkp"):
             raise
         warnings.warn(
             f"The latest checkpoint {weights} is unreadable ({error}); "
             "resuming from the previous one.",
             stacklevel=2,
         )
-        shutil.copy(previous, weights)
-        shutil.copy(metadata + ".bkp", metadata)
-        random_state = os.path.join(backup_dir, RANDOM_STATE_FILE)
-        if os.path.exists(random_state + ".bkp"):
-            shutil.copy(random_state + ".bkp", random_state)
-    with open(metadata, encoding="utf-8") as file:
+        for path in (
+            weights,
+            metadata,
+            os.path.join(backup_dir, RANDOM_STATE_FILE),
+        ):
+            if gfile.exists(path + ".bkp"):
+                gfile.copy(path + ".bkp", path, overwrite=True)
+    with gfile.GFile(metadata, "r") as file:
         return json.load(file)["epoch"]
 
 
@@ -271,9 +278,9 @@ def _train(config, classifier, train, test, callbacks):
     if train is None and not config.train_tfrecord:
         train, test = load_texts(config)
 
-    os.makedirs(config.model_dir, exist_ok=True)
+    gfile.makedirs(config.model_dir)
     backup_dir = os.path.join(config.model_dir, "backup")
-    if not config.resume and os.path.exists(backup_dir):
+    if not config.resume and gfile.exists(backup_dir):
         raise RecipeError(
             f"{backup_dir} holds a checkpoint: pass --resume to continue "
             "from it, or choose another --model-dir."
@@ -327,12 +334,28 @@ def _train(config, classifier, train, test, callbacks):
             "accuracy": float(evaluation["accuracy"]),
         },
     }
-    with open(os.path.join(config.model_dir, "metrics.json"), "w") as file:
-        json.dump(summary, file, indent=2)
-    preset_dir = os.path.join(config.model_dir, "preset")
-    if not os.path.exists(preset_dir):
-        classifier.save_to_preset(preset_dir)
+    with gfile.GFile(os.path.join(config.model_dir, "metrics.json"), "w") as f:
+        json.dump(summary, f, indent=2)
+    _export_preset(classifier, os.path.join(config.model_dir, "preset"))
     return summary
+
+
+def _export_preset(classifier, preset_dir):
+    """Saves the classifier as a preset folder, locally or on `gs://`."""
+    if "://" not in preset_dir:
+        classifier.save_to_preset(preset_dir)
+        return
+    with tempfile.TemporaryDirectory() as local:
+        classifier.save_to_preset(local)
+        for folder, _, files in os.walk(local):
+            target = os.path.join(preset_dir, os.path.relpath(folder, local))
+            gfile.makedirs(target)
+            for name in files:
+                gfile.copy(
+                    os.path.join(folder, name),
+                    os.path.join(target, name),
+                    overwrite=True,
+                )
 
 
 def format_summary(summary):
