@@ -66,7 +66,12 @@ def parse_args(argv):
         "replicas (use with --accumulation-steps 8); without it the averaged "
         "gradient is clipped once, which clips harder",
     )
-    p.add_argument("--remat", action="store_true")
+    p.add_argument(
+        "--remat",
+        action="store_true",
+        help="recompute each encoder block in the backward pass (less "
+        "activation memory, more compute)",
+    )
     p.add_argument("--resume", action="store_true")
     p.add_argument("--seed", type=int, default=defaults.seed)
     p.add_argument(
@@ -85,9 +90,6 @@ def config_from(args):
 
 def main(argv=None):
     args = parse_args(argv)
-    if args.remat:
-        print("error: --remat lands with issue #6.", file=sys.stderr)
-        return 2
     config = config_from(args)
     build_classifier = train = test = None
     if args.demo:

@@ -44,6 +44,9 @@ class XLNetEncoderBlock(keras.layers.Layer):
         activation: `"gelu_approximate"`, `"gelu"` or `"relu"`.
         layer_norm_epsilon: float.
         kernel_initializer: initializer of every kernel.
+        remat: bool, rematerialise the block: its activations are recomputed
+            in the backward pass instead of being kept (less memory, more
+            compute).
     """
 
     def __init__(
@@ -56,9 +59,11 @@ class XLNetEncoderBlock(keras.layers.Layer):
         activation="gelu_approximate",
         layer_norm_epsilon=1e-12,
         kernel_initializer="glorot_uniform",
+        remat=False,
         **kwargs,
     ):
         super().__init__(**kwargs)
+        self.remat = remat
         # Inputs keep their dtype: the residual stream may be float32 under
         # mixed precision (see `residual_stream_dtype`).
         self._convert_input_args = False
@@ -134,20 +139,42 @@ class XLNetEncoderBlock(keras.layers.Layer):
         target_mapping=None,
         training=None,
     ):
-        streams = self.attention(
+        optional = {
+            "memory": memory,
+            "query": query,
+            "query_visible": query_visible,
+            "target_mapping": target_mapping,
+        }
+        names = [name for name, value in optional.items() if value is not None]
+
+        def forward(*tensors):
+            # Only tensors go through `forward` (TensorFlow's recompute_grad
+            # takes no None); the optional ones follow by name.
+            content, position_encoding, segment_matrix, visible = tensors[:4]
+            given = dict(zip(names, tensors[4:]))
+            streams = self.attention(
+                content,
+                position_encoding,
+                segment_matrix,
+                visible,
+                training=training,
+                **given,
+            )
+            if query is None:
+                return self._feed_forward(streams, training)
+            return tuple(self._feed_forward(s, training) for s in streams)
+
+        if self.remat:
+            # Keep only the block's inputs for the backward pass and
+            # recompute its activations there.
+            forward = keras.remat(forward)
+        return forward(
             content,
             position_encoding,
             segment_matrix,
             content_visible,
-            memory=memory,
-            query=query,
-            query_visible=query_visible,
-            target_mapping=target_mapping,
-            training=training,
+            *(optional[name] for name in names),
         )
-        if query is None:
-            return self._feed_forward(streams, training)
-        return tuple(self._feed_forward(s, training) for s in streams)
 
     def compute_output_spec(self, content, *args, query=None, **kwargs):
         content_spec = keras.KerasTensor(
@@ -173,6 +200,7 @@ class XLNetEncoderBlock(keras.layers.Layer):
                 "kernel_initializer": keras.initializers.serialize(
                     self.kernel_initializer
                 ),
+                "remat": self.remat,
             }
         )
         return config

@@ -52,6 +52,10 @@ class XLNetBackbone(ResolvesXLNetPresets, Backbone):
             memory; `0` keeps all (memory + current).
         reuse_length: int, if positive only the first `reuse_length` tokens
             of each segment enter the new memory.
+        remat: bool, rematerialise each encoder block (gradient
+            checkpointing): activation memory of training falls to about the
+            blocks' inputs, at the cost of recomputing them in the backward
+            pass. Outputs and gradients are unchanged.
         dtype: dtype policy, e.g. `"float32"`, `"mixed_bfloat16"`.
 
     Example:
@@ -86,6 +90,7 @@ class XLNetBackbone(ResolvesXLNetPresets, Backbone):
         same_length=False,
         memory_length=0,
         reuse_length=0,
+        remat=False,
         dtype=None,
         **kwargs,
     ):
@@ -142,6 +147,7 @@ class XLNetBackbone(ResolvesXLNetPresets, Backbone):
                 activation=activation,
                 layer_norm_epsilon=layer_norm_epsilon,
                 kernel_initializer=initializer,
+                remat=remat,
                 dtype=dtype,
                 name=f"encoder_block_{i}",
             )
@@ -193,6 +199,7 @@ class XLNetBackbone(ResolvesXLNetPresets, Backbone):
         self.same_length = same_length
         self.memory_length = memory_length
         self.reuse_length = reuse_length
+        self.remat = remat
 
     def _encode(
         self,
@@ -382,6 +389,7 @@ class XLNetBackbone(ResolvesXLNetPresets, Backbone):
                 "same_length": self.same_length,
                 "memory_length": self.memory_length,
                 "reuse_length": self.reuse_length,
+                "remat": self.remat,
             }
         )
         return config

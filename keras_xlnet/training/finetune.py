@@ -48,6 +48,7 @@ class FinetuneConfig:
     eval_batch_size: int = 32
     distribution: str = "auto"
     tpu: str = None
+    remat: bool = False
     dtype: str = "auto"
     resume: bool = False
     seed: int = 0
@@ -261,6 +262,10 @@ def run(config, build_classifier=None, train=None, test=None, callbacks=()):
     scope = distribution.configure(config.distribution, config.tpu)
     with scope:
         classifier = build_classifier(dtype)
+        if config.remat:
+            classifier.backbone.remat = True
+            for block in classifier.backbone.encoder_blocks:
+                block.remat = True
         return _train(config, classifier, train, test, callbacks)
 
 

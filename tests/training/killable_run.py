@@ -32,7 +32,9 @@ callbacks = []
 if mode == "kill":
     callbacks.append(
         keras.callbacks.LambdaCallback(
-            on_epoch_end=lambda epoch, logs: os.kill(os.getpid(), signal.SIGKILL)
+            on_epoch_end=lambda epoch, logs: os.kill(
+                os.getpid(), signal.SIGKILL
+            )
         )
     )
 

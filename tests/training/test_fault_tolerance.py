@@ -43,7 +43,9 @@ def test_sigkill_then_resume_equals_a_straight_run(tmp_path):
     resumed = run(tmp_path / "killed", "resume")
     assert resumed.returncode == 0, resumed.stderr[-2000:]
 
-    for a, b in zip(weights(tmp_path / "straight"), weights(tmp_path / "killed")):
+    for a, b in zip(
+        weights(tmp_path / "straight"), weights(tmp_path / "killed")
+    ):
         np.testing.assert_allclose(a, b, atol=1e-6)
 
 

@@ -1,0 +1,126 @@
+"""Rematerialised encoder blocks: same gradients, far less saved activation."""
+
+import keras
+import numpy as np
+import pytest
+from conftest import packed_batch
+
+import keras_xlnet
+
+CONFIG = dict(
+    vocabulary_size=200,
+    num_layers=3,
+    num_heads=4,
+    hidden_dim=64,
+    intermediate_dim=256,
+    dropout=0.0,
+    attention_dropout=0.0,
+)
+
+
+def classifier(remat):
+    keras.utils.set_random_seed(0)
+    backbone = keras_xlnet.XLNetBackbone(**CONFIG, remat=remat)
+    return keras_xlnet.XLNetClassifier(backbone, num_classes=2, dropout=0.0)
+
+
+def inputs():
+    x = packed_batch(vocabulary_size=200, lengths=(64, 50, 30), total=64)
+    return x, np.array([0, 1, 1])
+
+
+def gradients(model, x, y):
+    loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    backend = keras.config.backend()
+    if backend == "jax":
+        import jax
+
+        non_trainable = [v.value for v in model.non_trainable_variables]
+
+        def loss(trainable):
+            logits, _ = model.stateless_call(
+                trainable, non_trainable, x, training=True
+            )
+            return loss_fn(y, logits)
+
+        trainable = [v.value for v in model.trainable_variables]
+        return [np.asarray(g) for g in jax.grad(loss)(trainable)]
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        with tf.GradientTape() as tape:
+            loss = loss_fn(y, model(x, training=True))
+        grads = tape.gradient(loss, model.trainable_variables)
+        return [
+            np.zeros(v.shape) if g is None else tf.convert_to_tensor(g).numpy()
+            for g, v in zip(grads, model.trainable_variables)
+        ]
+    import torch
+
+    x = {k: keras.ops.convert_to_tensor(v) for k, v in x.items()}
+    loss_fn(torch.tensor(y), model(x, training=True)).backward()
+    return [
+        np.zeros(v.shape) if v.value.grad is None else v.value.grad.numpy()
+        for v in model.trainable_variables
+    ]
+
+
+def test_gradients_equal_the_plain_step():
+    x, y = inputs()
+    plain = gradients(classifier(False), x, y)
+    remat = gradients(classifier(True), x, y)
+    for a, b in zip(plain, remat):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+def saved_activation_bytes(model, x):
+    """Bytes kept for the backward pass (JAX residuals / torch saved tensors)."""
+    backend = keras.config.backend()
+    if backend == "jax":
+        from jax._src.ad_checkpoint import saved_residuals
+
+        non_trainable = [v.value for v in model.non_trainable_variables]
+
+        def output_sum(trainable):
+            logits, _ = model.stateless_call(
+                trainable, non_trainable, x, training=True
+            )
+            return logits.sum()
+
+        residuals = saved_residuals(
+            output_sum, [v.value for v in model.trainable_variables]
+        )
+        return sum(
+            int(np.prod(aval.shape)) * aval.dtype.itemsize
+            for aval, source in residuals
+            if "argument" not in source
+        )
+    if backend == "torch":
+        import torch
+
+        weights = {id(v.value) for v in model.weights}
+        total = [0]
+
+        def pack(tensor):
+            if id(tensor) not in weights:
+                total[0] += tensor.numel() * tensor.element_size()
+            return tensor
+
+        x = {k: keras.ops.convert_to_tensor(v) for k, v in x.items()}
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            model(x, training=True).sum()
+        return total[0]
+    pytest.skip("saved activations are measured on JAX and PyTorch")
+
+
+def test_saved_activations_fall_at_least_threefold():
+    x, _ = inputs()
+    plain = saved_activation_bytes(classifier(False), x)
+    remat = saved_activation_bytes(classifier(True), x)
+    assert plain >= 3 * remat, (plain, remat)
+
+
+def test_remat_is_part_of_the_config():
+    backbone = keras_xlnet.XLNetBackbone(**CONFIG, remat=True)
+    clone = keras_xlnet.XLNetBackbone.from_config(backbone.get_config())
+    assert clone.remat and all(b.remat for b in clone.encoder_blocks)
