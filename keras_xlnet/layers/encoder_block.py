@@ -165,6 +165,7 @@ class XLNetEncoderBlock(keras.layers.Layer):
             return tuple(self._feed_forward(s, training) for s in streams)
 
         if self.remat:
+            self._check_remat_supported(training)
             # Keep only the block's inputs for the backward pass and
             # recompute its activations there.
             forward = keras.remat(forward)
@@ -175,6 +176,17 @@ class XLNetEncoderBlock(keras.layers.Layer):
             content_visible,
             *(optional[name] for name in names),
         )
+
+    def _check_remat_supported(self, training):
+        dropping = training and (self.dropout > 0 or self.attention_dropout > 0)
+        if dropping and keras.config.backend() == "jax":
+            # Dropout advances its RNG state inside `jax.checkpoint`, which
+            # JAX rejects as a leaked tracer.
+            raise NotImplementedError(
+                "remat=True with dropout is not supported on the JAX backend "
+                "yet; train without dropout, or with remat on TensorFlow or "
+                "PyTorch."
+            )
 
     def compute_output_spec(self, content, *args, query=None, **kwargs):
         content_spec = keras.KerasTensor(

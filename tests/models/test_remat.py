@@ -74,7 +74,7 @@ def test_gradients_equal_the_plain_step():
 
 
 def saved_activation_bytes(model, x):
-    """Bytes kept for the backward pass (JAX residuals / torch saved tensors)."""
+    """Bytes kept for the backward pass (JAX residuals, torch saved tensors)."""
     backend = keras.config.backend()
     if backend == "jax":
         from jax._src.ad_checkpoint import saved_residuals
@@ -124,3 +124,16 @@ def test_remat_is_part_of_the_config():
     backbone = keras_xlnet.XLNetBackbone(**CONFIG, remat=True)
     clone = keras_xlnet.XLNetBackbone.from_config(backbone.get_config())
     assert clone.remat and all(b.remat for b in clone.encoder_blocks)
+
+
+def test_remat_with_dropout():
+    keras.utils.set_random_seed(0)
+    config = {**CONFIG, "dropout": 0.1, "attention_dropout": 0.1}
+    backbone = keras_xlnet.XLNetBackbone(**config, remat=True)
+    x, _ = inputs()
+    if keras.config.backend() == "jax":
+        with pytest.raises(NotImplementedError, match="JAX"):
+            backbone(x, training=True)
+    else:
+        outputs = keras.ops.convert_to_numpy(backbone(x, training=True))
+        assert np.isfinite(outputs).all()

@@ -1,4 +1,4 @@
-"""A run killed after a checkpoint and resumed ends where a straight run ends."""
+"""A killed run, resumed, ends where a straight run ends."""
 
 import os
 import shutil
