@@ -221,3 +221,19 @@ def tiny_vocabulary(tmp_path_factory):
         user_defined_symbols=["<eop>"],
     )
     return str(prefix) + ".model"
+
+
+@pytest.fixture
+def tiny_text_classifier(tiny_vocabulary):
+    """A tiny random XLNetClassifier with a preprocessor (tiny vocabulary)."""
+    import keras_xlnet
+
+    keras.utils.set_random_seed(0)
+    tokenizer = keras_xlnet.XLNetTokenizer(proto=tiny_vocabulary)
+    backbone = keras_xlnet.XLNetBackbone(
+        **{**TINY_CONFIG, "vocabulary_size": tokenizer.vocabulary_size()}
+    )
+    preprocessor = keras_xlnet.XLNetPreprocessor(tokenizer, sequence_length=12)
+    return keras_xlnet.XLNetClassifier(
+        backbone, num_classes=2, preprocessor=preprocessor
+    )

@@ -14,7 +14,6 @@ import keras
 import keras_hub
 import numpy as np
 import pytest
-from conftest import TINY_CONFIG
 from conftest import HuggingFacePeer
 from conftest import numpy
 from conftest import real_vocabulary
@@ -245,19 +244,11 @@ def test_huggingface_uri_offline_from_the_hub_cache(
     )
 
 
-def test_keras_hub_base_classes_return_our_classes(tmp_path, tiny_vocabulary):
-    keras.utils.set_random_seed(0)
-    tokenizer = keras_xlnet.XLNetTokenizer(proto=tiny_vocabulary)
-    backbone = keras_xlnet.XLNetBackbone(
-        **{**TINY_CONFIG, "vocabulary_size": tokenizer.vocabulary_size()}
-    )
-    classifier = keras_xlnet.XLNetClassifier(
-        backbone,
-        num_classes=2,
-        preprocessor=keras_xlnet.XLNetPreprocessor(
-            tokenizer, sequence_length=8
-        ),
-    )
+def test_keras_hub_base_classes_return_our_classes(
+    tmp_path, tiny_text_classifier
+):
+    classifier = tiny_text_classifier
+    backbone = classifier.backbone
     classifier.save_to_preset(tmp_path / "preset")
     preset = str(tmp_path / "preset")
 
@@ -277,21 +268,10 @@ def test_keras_hub_base_classes_return_our_classes(tmp_path, tiny_vocabulary):
     )
 
 
-def test_upload_preset_round_trip(monkeypatch, tmp_path, tiny_vocabulary):
+def test_upload_preset_round_trip(monkeypatch, tmp_path, tiny_text_classifier):
     import huggingface_hub
 
-    keras.utils.set_random_seed(0)
-    tokenizer = keras_xlnet.XLNetTokenizer(proto=tiny_vocabulary)
-    backbone = keras_xlnet.XLNetBackbone(
-        **{**TINY_CONFIG, "vocabulary_size": tokenizer.vocabulary_size()}
-    )
-    classifier = keras_xlnet.XLNetClassifier(
-        backbone,
-        num_classes=2,
-        preprocessor=keras_xlnet.XLNetPreprocessor(
-            tokenizer, sequence_length=8
-        ),
-    )
+    classifier = tiny_text_classifier
     classifier.save_to_preset(tmp_path / "preset")
     hub = tmp_path / "hub"
 

@@ -4,7 +4,6 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import TINY_CONFIG
 from conftest import hf_slow_tokenizer
 from conftest import imdb_texts
 from conftest import real_vocabulary
@@ -177,19 +176,6 @@ def test_classifier_from_fixture_same_logits_from_strings_and_hf_ids():
         np.testing.assert_allclose(
             classifier.predict(x=x, verbose=0), expected, atol=1e-6
         )
-
-
-@pytest.fixture
-def tiny_text_classifier(tiny_vocabulary):
-    keras.utils.set_random_seed(0)
-    tokenizer = keras_xlnet.XLNetTokenizer(proto=tiny_vocabulary)
-    backbone = keras_xlnet.XLNetBackbone(
-        **{**TINY_CONFIG, "vocabulary_size": tokenizer.vocabulary_size()}
-    )
-    preprocessor = keras_xlnet.XLNetPreprocessor(tokenizer, sequence_length=12)
-    return keras_xlnet.XLNetClassifier(
-        backbone, num_classes=2, preprocessor=preprocessor
-    )
 
 
 def test_classifier_on_raw_strings(tiny_text_classifier, tmp_path):
