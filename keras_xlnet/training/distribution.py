@@ -28,16 +28,7 @@ def configure(name="auto", tpu=None, model_axis_size=None):
         # addresses, process count and id from the environment.
         keras.distribution.initialize()
     if name == "auto":
-        accelerators = (
-            [
-                d
-                for d in keras.distribution.list_devices()
-                if not d.lower().startswith("cpu")
-            ]
-            if backend == "jax"
-            else _tf_gpus()
-        )
-        if len(accelerators) < 2:
+        if accelerator_count() < 2 or backend == "torch":
             return contextlib.nullcontext()
         name = "data_parallel" if backend == "jax" else "mirrored"
     if name == "none":
@@ -84,9 +75,19 @@ def configure(name="auto", tpu=None, model_axis_size=None):
     raise DistributionError(f"Unknown distribution {name!r}.")
 
 
-def _tf_gpus():
-    try:
-        import tensorflow as tf
-    except ImportError:
-        return []
-    return tf.config.list_physical_devices("GPU")
+def accelerator_count():
+    """GPUs or TPU cores the current backend sees (0 on a CPU machine)."""
+    backend = keras.config.backend()
+    if backend == "jax":
+        import jax
+
+        return sum(d.platform != "cpu" for d in jax.devices())
+    if backend == "torch":
+        import torch
+
+        return torch.cuda.device_count()
+    import tensorflow as tf
+
+    return len(tf.config.list_physical_devices("GPU")) + len(
+        tf.config.list_logical_devices("TPU")
+    )

@@ -75,11 +75,7 @@ def _check(config):
 
 def default_dtype():
     """`mixed_bfloat16` on TPU and GPU, `float32` on CPU."""
-    devices = keras.distribution.list_devices()
-    accelerated = any(
-        d.split(":")[0].lower() in ("gpu", "tpu", "cuda") for d in devices
-    )
-    return "mixed_bfloat16" if accelerated else "float32"
+    return "mixed_bfloat16" if distribution.accelerator_count() else "float32"
 
 
 def load_texts(config):

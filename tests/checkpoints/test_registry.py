@@ -106,7 +106,7 @@ def test_download_convert_cache_and_reuse(test_preset, capsys):
         classifier = keras_xlnet.XLNetClassifier.from_preset("tiny_test")
     assert "tiny.zip" in capsys.readouterr().err  # The progress bar.
     np.testing.assert_allclose(
-        classifier(inputs), expected["logits"], atol=1e-4
+        numpy(classifier(inputs)), expected["logits"], atol=1e-4
     )
     assert test_preset.requests == [("tiny.zip", None)]
     # The vocabulary travelled into the preset: raw strings work.
@@ -330,6 +330,6 @@ def test_tf_checkpoint_source_with_vocabulary(monkeypatch, tmp_path):
     finally:
         server.shutdown()
     np.testing.assert_allclose(
-        classifier(inputs), expected["logits"], atol=1e-4
+        numpy(classifier(inputs)), expected["logits"], atol=1e-4
     )
     assert server.requests[0] == ("missing.zip", None)  # 404, then next.
