@@ -59,7 +59,7 @@ def matmul_rate(dtype="float32", size=2048, repeats=5):
     return 2 * size**3 * repeats / (time.perf_counter() - start)
 
 
-def worker(name, repeats):
+def worker(name, repeats, remat):
     import keras
     import numpy as np
     import torch
@@ -128,6 +128,24 @@ def worker(name, repeats):
             "hf_pytorch": hf_train,
         },
     }
+    if remat:
+        # Both without dropout: JAX's remat does not take dropout yet.
+        def no_dropout_classifier(remat):
+            plain = keras_xlnet.XLNetBackbone(
+                **common, remat=remat, dropout=0.0, attention_dropout=0.0
+            )
+            model = keras_xlnet.XLNetClassifier(plain, 2, dropout=0.0)
+            model.compile(optimizer=XLNetAdam(1e-5))
+            return model
+
+        plain = no_dropout_classifier(False)
+        rematerialised = no_dropout_classifier(True)
+        runs["train_step_no_dropout"] = {
+            "keras_xlnet": lambda: plain.train_on_batch(inputs, labels),
+            "keras_xlnet_remat": lambda: rematerialised.train_on_batch(
+                inputs, labels
+            ),
+        }
     if keras.config.backend() == "jax":
         import keras_hub
 
@@ -167,10 +185,15 @@ def main(argv=None):
     parser.add_argument("--config", default="base-4l", choices=sorted(CONFIGS))
     parser.add_argument("--backends", default="jax,tensorflow,torch")
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument(
+        "--remat",
+        action="store_true",
+        help="also time a training step with rematerialised blocks",
+    )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
-        return worker(args.config, args.repeats)
+        return worker(args.config, args.repeats, args.remat)
 
     c = CONFIGS[args.config]
     print(f"config {args.config}: {c}, {args.repeats} alternating repeats")
@@ -187,7 +210,8 @@ def main(argv=None):
                 str(args.repeats),
                 "--worker",
                 "1",
-            ],
+            ]
+            + (["--remat"] if args.remat else []),
             env=env,
             capture_output=True,
             text=True,

@@ -185,3 +185,37 @@ def test_demo_from_the_command_line(tmp_path):
         str(tmp_path / "demo" / "preset")
     )
     assert classifier.predict(["a great film"], verbose=0).shape == (1, 2)
+
+
+def test_training_from_original_tfrecords(aclimdb, tiny_preset, tmp_path):
+    jax_only()
+    preprocessor = keras_xlnet.XLNetPreprocessor.from_preset(
+        str(tiny_preset), sequence_length=32
+    )
+    for split in ("train", "test"):
+        texts, labels = imdb.read_aclimdb(aclimdb, split)
+        imdb.write_tfrecords(
+            str(tmp_path / f"{split}.tfrecord"),
+            preprocessor,
+            texts[:40],
+            labels[:40],
+        )
+    code = finetune_imdb.main(
+        [
+            "--preset", str(tiny_preset),
+            "--train-tfrecord", str(tmp_path / "train.tfrecord"),
+            "--eval-tfrecord", str(tmp_path / "test.tfrecord"),
+            "--model-dir", str(tmp_path / "run"),
+            "--sequence-length", "32",
+            "--batch-size", "8",
+            "--train-steps", "2",
+            "--warmup-steps", "1",
+            "--eval-every", "2",
+            "--eval-batch-size", "16",
+            "--dtype", "float32",
+        ]
+    )
+    assert code == 0
+    saved = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert saved["total_training_steps"] == 2
+    assert 0.0 <= saved["eval_metrics"]["accuracy"] <= 1.0
