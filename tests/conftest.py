@@ -197,8 +197,6 @@ def hf_slow_tokenizer():
 @pytest.fixture(scope="session")
 def tiny_vocabulary(tmp_path_factory):
     """A tiny SentencePiece model with XLNet's special pieces, trained here."""
-    import sentencepiece
-
     words = "the a film movie great dull good bad plot actor scene story"
     sentences = [
         f"{w} {v} was {u}, 1,000 times."
@@ -206,21 +204,10 @@ def tiny_vocabulary(tmp_path_factory):
         for v in words.split()[:6]
         for u in ("great", "dull")
     ]
+    from keras_xlnet.models.xlnet_tokenizer import train_vocabulary
+
     prefix = tmp_path_factory.mktemp("vocab") / "tiny"
-    sentencepiece.SentencePieceTrainer.train(
-        sentence_iterator=iter(sentences),
-        model_prefix=str(prefix),
-        vocab_size=40,
-        hard_vocab_limit=False,
-        model_type="unigram",
-        unk_id=0,
-        bos_id=1,
-        eos_id=2,
-        pad_id=-1,
-        control_symbols=["<cls>", "<sep>", "<pad>", "<mask>", "<eod>"],
-        user_defined_symbols=["<eop>"],
-    )
-    return str(prefix) + ".model"
+    return train_vocabulary(sentences, prefix, 40)
 
 
 @pytest.fixture

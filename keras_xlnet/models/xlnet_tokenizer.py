@@ -27,6 +27,35 @@ SPECIAL_TOKENS = {
 }
 
 
+def train_vocabulary(texts, model_prefix, vocabulary_size):
+    """Trains a small SentencePiece model with XLNet's special pieces.
+
+    The pieces `<unk> <s> </s> <cls> <sep> <pad> <mask> <eod> <eop>` get
+    ids 0-8 as in the released vocabulary. Meant for demos and tests; the
+    released models come with their own `spiece.model`.
+
+    Returns:
+        The path of the `.model` file.
+    """
+    import sentencepiece
+
+    sentencepiece.SentencePieceTrainer.train(
+        sentence_iterator=iter(texts),
+        model_prefix=str(model_prefix),
+        vocab_size=vocabulary_size,
+        hard_vocab_limit=False,
+        model_type="unigram",
+        unk_id=0,
+        bos_id=1,
+        eos_id=2,
+        pad_id=-1,
+        control_symbols=["<cls>", "<sep>", "<pad>", "<mask>", "<eod>"],
+        user_defined_symbols=["<eop>"],
+        minloglevel=2,
+    )
+    return f"{model_prefix}.model"
+
+
 def _as_text(value, where):
     """Validates one input string; returns it as `str`."""
     if isinstance(value, bytes):

@@ -386,31 +386,19 @@ def demo_data():
 
 def demo_classifier(train_texts, folder, seed=0, dtype="float32"):
     """A tiny XLNet and a SentencePiece vocabulary trained on `train_texts`."""
-    import sentencepiece
-
     from keras_xlnet.models.xlnet_backbone import XLNetBackbone
     from keras_xlnet.models.xlnet_classifier import XLNetClassifier
     from keras_xlnet.models.xlnet_text_classifier_preprocessor import (
         XLNetTextClassifierPreprocessor,
     )
     from keras_xlnet.models.xlnet_tokenizer import XLNetTokenizer
+    from keras_xlnet.models.xlnet_tokenizer import train_vocabulary
 
     os.makedirs(folder, exist_ok=True)
-    prefix = os.path.join(folder, "demo_spiece")
-    sentencepiece.SentencePieceTrainer.train(
-        sentence_iterator=iter(train_texts),
-        model_prefix=prefix,
-        vocab_size=400,
-        hard_vocab_limit=False,
-        unk_id=0,
-        bos_id=1,
-        eos_id=2,
-        pad_id=-1,
-        control_symbols=["<cls>", "<sep>", "<pad>", "<mask>", "<eod>"],
-        user_defined_symbols=["<eop>"],
-        minloglevel=2,
+    vocabulary = train_vocabulary(
+        train_texts, os.path.join(folder, "demo_spiece"), 400
     )
-    tokenizer = XLNetTokenizer(proto=prefix + ".model")
+    tokenizer = XLNetTokenizer(proto=vocabulary)
     keras.utils.set_random_seed(seed)
     backbone = XLNetBackbone(
         vocabulary_size=tokenizer.vocabulary_size(),
