@@ -13,6 +13,7 @@ import dataclasses
 import sys
 import tempfile
 
+from keras_xlnet import PresetUnavailableError
 from keras_xlnet.training import distribution
 from keras_xlnet.training import finetune
 
@@ -127,6 +128,12 @@ def main(argv=None):
         RuntimeError,
     ) as error:
         print(f"error: {error}", file=sys.stderr)
+        if isinstance(error, PresetUnavailableError):
+            print(
+                "Pass a converted preset folder with --preset, or try the "
+                "offline --demo.",
+                file=sys.stderr,
+            )
         return 1
     print(finetune.format_summary(summary))
     print(f"Metrics, logs and the fine-tuned preset are in {config.model_dir}")
