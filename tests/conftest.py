@@ -93,6 +93,52 @@ TINY_CONFIG = dict(
 )
 
 
+def classification_gradients(model, inputs, labels, scale=1.0):
+    """Gradients of `scale * cross-entropy` (training mode) as numpy arrays,
+    one per trainable variable, on any backend."""
+    loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    backend = keras.config.backend()
+    if backend == "jax":
+        import jax
+
+        non_trainable = [v.value for v in model.non_trainable_variables]
+
+        def loss(trainable):
+            logits, _ = model.stateless_call(
+                trainable, non_trainable, inputs, training=True
+            )
+            return scale * loss_fn(labels, logits)
+
+        trainable = [v.value for v in model.trainable_variables]
+        return [np.asarray(g) for g in jax.grad(loss)(trainable)]
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        with tf.GradientTape() as tape:
+            loss = scale * loss_fn(labels, model(inputs, training=True))
+        grads = tape.gradient(loss, model.trainable_variables)
+        return [
+            np.zeros(v.shape, "float32")
+            if g is None
+            else tf.convert_to_tensor(g).numpy()
+            for g, v in zip(grads, model.trainable_variables)
+        ]
+    import torch
+
+    # `model.zero_grad()` leaves the embedding's gradient in place.
+    for variable in model.trainable_variables:
+        variable.value.grad = None
+    inputs = {k: keras.ops.convert_to_tensor(v) for k, v in inputs.items()}
+    loss = scale * loss_fn(torch.tensor(labels), model(inputs, training=True))
+    loss.backward()
+    return [
+        np.zeros(v.shape, "float32")
+        if v.value.grad is None
+        else v.value.grad.numpy()
+        for v in model.trainable_variables
+    ]
+
+
 class HuggingFacePeer:
     """A tiny random Hugging Face XLNet and its `save_pretrained` folder."""
 

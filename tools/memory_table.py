@@ -19,9 +19,9 @@ os.environ.setdefault("KERAS_BACKEND", "jax")
 
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
-from jax._src.ad_checkpoint import saved_residuals  # noqa: E402
 
 import keras_xlnet  # noqa: E402
+from keras_xlnet.training.memory import saved_activation_bytes  # noqa: E402
 
 MODELS = {
     "Base": dict(
@@ -49,22 +49,7 @@ def activation_bytes(config, remat, length=512):
         "padding_mask": np.ones((1, length), "int32"),
         "segment_ids": np.zeros((1, length), "int32"),
     }
-    non_trainable = [v.value for v in backbone.non_trainable_variables]
-
-    def loss(trainable):
-        out, _ = backbone.stateless_call(
-            trainable, non_trainable, inputs, training=True
-        )
-        return out.astype("float32").sum()
-
-    residuals = saved_residuals(
-        loss, [v.value for v in backbone.trainable_variables]
-    )
-    saved = sum(
-        int(np.prod(a.shape)) * a.dtype.itemsize
-        for a, source in residuals
-        if "argument" not in source
-    )
+    saved = saved_activation_bytes(backbone, inputs)
     return saved, backbone.count_params()
 
 

@@ -8,6 +8,7 @@ local folder, `kaggle://...`, a KerasHub preset on the Hub) is returned as
 is for KerasHub to load.
 """
 
+import functools
 import glob
 import importlib.resources
 import json
@@ -34,8 +35,9 @@ def cache_dir():
     return os.environ.get("KERAS_XLNET_CACHE", default)
 
 
+@functools.cache
 def load_registry():
-    """The registry entries, by preset name."""
+    """The registry entries, by preset name (read once)."""
     files = importlib.resources.files("keras_xlnet.presets")
     entries = {}
     for resource in files.iterdir():

@@ -3,6 +3,7 @@
 import keras
 import numpy as np
 import pytest
+from conftest import classification_gradients
 from conftest import packed_batch
 
 import keras_xlnet
@@ -29,46 +30,10 @@ def inputs():
     return x, np.array([0, 1, 1])
 
 
-def gradients(model, x, y):
-    loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-    backend = keras.config.backend()
-    if backend == "jax":
-        import jax
-
-        non_trainable = [v.value for v in model.non_trainable_variables]
-
-        def loss(trainable):
-            logits, _ = model.stateless_call(
-                trainable, non_trainable, x, training=True
-            )
-            return loss_fn(y, logits)
-
-        trainable = [v.value for v in model.trainable_variables]
-        return [np.asarray(g) for g in jax.grad(loss)(trainable)]
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        with tf.GradientTape() as tape:
-            loss = loss_fn(y, model(x, training=True))
-        grads = tape.gradient(loss, model.trainable_variables)
-        return [
-            np.zeros(v.shape) if g is None else tf.convert_to_tensor(g).numpy()
-            for g, v in zip(grads, model.trainable_variables)
-        ]
-    import torch
-
-    x = {k: keras.ops.convert_to_tensor(v) for k, v in x.items()}
-    loss_fn(torch.tensor(y), model(x, training=True)).backward()
-    return [
-        np.zeros(v.shape) if v.value.grad is None else v.value.grad.numpy()
-        for v in model.trainable_variables
-    ]
-
-
 def test_gradients_equal_the_plain_step():
     x, y = inputs()
-    plain = gradients(classifier(False), x, y)
-    remat = gradients(classifier(True), x, y)
+    plain = classification_gradients(classifier(False), x, y)
+    remat = classification_gradients(classifier(True), x, y)
     for a, b in zip(plain, remat):
         np.testing.assert_allclose(a, b, atol=1e-5)
 
@@ -77,24 +42,9 @@ def saved_activation_bytes(model, x):
     """Bytes kept for the backward pass (JAX residuals, torch saved tensors)."""
     backend = keras.config.backend()
     if backend == "jax":
-        from jax._src.ad_checkpoint import saved_residuals
+        from keras_xlnet.training.memory import saved_activation_bytes
 
-        non_trainable = [v.value for v in model.non_trainable_variables]
-
-        def output_sum(trainable):
-            logits, _ = model.stateless_call(
-                trainable, non_trainable, x, training=True
-            )
-            return logits.sum()
-
-        residuals = saved_residuals(
-            output_sum, [v.value for v in model.trainable_variables]
-        )
-        return sum(
-            int(np.prod(aval.shape)) * aval.dtype.itemsize
-            for aval, source in residuals
-            if "argument" not in source
-        )
+        return saved_activation_bytes(model, x)
     if backend == "torch":
         import torch
 

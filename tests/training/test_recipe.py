@@ -4,6 +4,7 @@ import keras
 import numpy as np
 import pytest
 from conftest import TINY_CONFIG
+from conftest import classification_gradients
 from conftest import numpy
 from conftest import packed_batch
 
@@ -131,10 +132,9 @@ def test_per_micro_batch_clipping_matches_per_replica_clipping():
     # The reference, by hand: clip each replica's gradient of loss / 2 to
     # 0.05, sum, and let Adam apply the sum (no further clipping).
     classifier = tiny_classifier()
-    loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     total = None
     for inputs, labels in parts:
-        grads = _gradients(classifier, loss_fn, inputs, labels, scale=0.5)
+        grads = classification_gradients(classifier, inputs, labels, scale=0.5)
         norm = np.sqrt(sum(float((g**2).sum()) for g in grads))
         grads = [g * min(1.0, 0.05 / norm) for g in grads]
         total = (
@@ -148,46 +148,3 @@ def test_per_micro_batch_clipping_matches_per_replica_clipping():
     )
     for a, b in zip(clipped, classifier.trainable_weights):
         np.testing.assert_allclose(a, numpy(b), atol=1e-5)
-
-
-def _gradients(model, loss_fn, inputs, labels, scale):
-    """Gradients of `scale * loss` as numpy arrays, on any backend."""
-    backend = keras.config.backend()
-    if backend == "jax":
-        import jax
-
-        def loss_of(trainable):
-            logits, _ = model.stateless_call(
-                trainable,
-                [v.value for v in model.non_trainable_variables],
-                inputs,
-            )
-            return scale * loss_fn(labels, logits)
-
-        values = [v.value for v in model.trainable_variables]
-        return [np.asarray(g) for g in jax.grad(loss_of)(values)]
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        with tf.GradientTape() as tape:
-            loss = scale * loss_fn(labels, model(inputs))
-        grads = tape.gradient(loss, model.trainable_variables)
-        return [
-            np.zeros(v.shape, "float32")
-            if g is None
-            else tf.convert_to_tensor(g).numpy()
-            for g, v in zip(grads, model.trainable_variables)
-        ]
-    import torch
-
-    for variable in model.trainable_variables:
-        variable.value.grad = None
-    inputs = {k: keras.ops.convert_to_tensor(v) for k, v in inputs.items()}
-    loss = scale * loss_fn(torch.tensor(labels), model(inputs))
-    loss.backward()
-    return [
-        np.zeros(v.shape, "float32")
-        if v.value.grad is None
-        else v.value.grad.numpy()
-        for v in model.trainable_variables
-    ]
