@@ -318,7 +318,14 @@ def _train(config, classifier, train, test, callbacks):
         callbacks=callbacks,
         verbose=config.verbose,
     )
-    evaluation = classifier.evaluate(eval_ds, return_dict=True, verbose=0)
+    if "val_accuracy" in history.history:
+        # The last interval ended with an evaluation of the final weights.
+        evaluation = {
+            "loss": history.history["val_loss"][-1],
+            "accuracy": history.history["val_accuracy"][-1],
+        }
+    else:  # Resumed after the last interval: nothing was trained.
+        evaluation = classifier.evaluate(eval_ds, return_dict=True, verbose=0)
     classifier.preprocessor = preprocessor
     train_logs = {
         k: float(v[-1])
