@@ -3,6 +3,9 @@
 import keras
 from keras import ops
 
+from keras_xlnet.layers.dropout import XLNetDropout
+from keras_xlnet.layers.dropout import draw_seeds
+from keras_xlnet.layers.dropout import replay_seeds
 from keras_xlnet.layers.relative_attention import XLNetRelativeAttention
 from keras_xlnet.layers.residual_norm import residual_layer_norm
 
@@ -93,10 +96,10 @@ class XLNetEncoderBlock(keras.layers.Layer):
             dtype=self.dtype_policy,
             name="ffn_inner",
         )
-        self.inner_dropout = keras.layers.Dropout(
+        self.inner_dropout = XLNetDropout(
             dropout, dtype=self.dtype_policy, name="ffn_inner_dropout"
         )
-        self.output_dropout = keras.layers.Dropout(
+        self.output_dropout = XLNetDropout(
             dropout, dtype=self.dtype_policy, name="ffn_output_dropout"
         )
         self.layer_norm = residual_layer_norm(
@@ -147,25 +150,32 @@ class XLNetEncoderBlock(keras.layers.Layer):
         }
         names = [name for name, value in optional.items() if value is not None]
 
+        seeds = {}
+        if self.remat and training:
+            # Drawn outside the rematerialised function, so that the
+            # recomputation reproduces the very same dropout masks.
+            calls = 1 if query is None else 2
+            seeds = draw_seeds(self._dropout_layers(), calls)
+
         def forward(*tensors):
             # Only tensors go through `forward` (TensorFlow's recompute_grad
             # takes no None); the optional ones follow by name.
             content, position_encoding, segment_matrix, visible = tensors[:4]
             given = dict(zip(names, tensors[4:]))
-            streams = self.attention(
-                content,
-                position_encoding,
-                segment_matrix,
-                visible,
-                training=training,
-                **given,
-            )
-            if query is None:
-                return self._feed_forward(streams, training)
-            return tuple(self._feed_forward(s, training) for s in streams)
+            with replay_seeds(seeds):
+                streams = self.attention(
+                    content,
+                    position_encoding,
+                    segment_matrix,
+                    visible,
+                    training=training,
+                    **given,
+                )
+                if query is None:
+                    return self._feed_forward(streams, training)
+                return tuple(self._feed_forward(s, training) for s in streams)
 
         if self.remat:
-            self._check_remat_supported(training)
             # Keep only the block's inputs for the backward pass and
             # recompute its activations there.
             forward = keras.remat(forward)
@@ -177,16 +187,13 @@ class XLNetEncoderBlock(keras.layers.Layer):
             *(optional[name] for name in names),
         )
 
-    def _check_remat_supported(self, training):
-        dropping = training and (self.dropout > 0 or self.attention_dropout > 0)
-        if dropping and keras.config.backend() == "jax":
-            # Dropout advances its RNG state inside `jax.checkpoint`, which
-            # JAX rejects as a leaked tracer.
-            raise NotImplementedError(
-                "remat=True with dropout is not supported on the JAX backend "
-                "yet; train without dropout, or with remat on TensorFlow or "
-                "PyTorch."
-            )
+    def _dropout_layers(self):
+        return (
+            self.attention.probability_dropout,
+            self.attention.output_dropout,
+            self.inner_dropout,
+            self.output_dropout,
+        )
 
     def compute_output_spec(self, content, *args, query=None, **kwargs):
         content_spec = keras.KerasTensor(

@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from keras_xlnet.layers.dropout import XLNetDropout
 from keras_xlnet.layers.residual_norm import residual_layer_norm
 
 # Added to hidden scores in float32: exp() of it is exactly 0, and it stays
@@ -101,12 +102,12 @@ class XLNetRelativeAttention(keras.layers.Layer):
         self.key_dense = projection("key")
         self.value_dense = projection("value")
         self.position_dense = projection("position")
-        self.probability_dropout = keras.layers.Dropout(
+        self.probability_dropout = XLNetDropout(
             attention_dropout,
             dtype=self.dtype_policy,
             name="probability_dropout",
         )
-        self.output_dropout = keras.layers.Dropout(
+        self.output_dropout = XLNetDropout(
             dropout, dtype=self.dtype_policy, name="output_dropout"
         )
         self.layer_norm = residual_layer_norm(

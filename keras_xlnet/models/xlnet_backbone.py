@@ -6,6 +6,7 @@ from keras_hub.models import Backbone
 
 from keras_xlnet.layers.attention_masks import XLNetAttentionMask
 from keras_xlnet.layers.attention_masks import XLNetSegmentMatrix
+from keras_xlnet.layers.dropout import XLNetDropout
 from keras_xlnet.layers.encoder_block import XLNetEncoderBlock
 from keras_xlnet.layers.encoder_block import get_activation
 from keras_xlnet.layers.query_stream_embedding import XLNetQueryStreamEmbedding
@@ -112,7 +113,7 @@ class XLNetBackbone(ResolvesXLNetPresets, Backbone):
             dtype=dtype,
             name="query_stream_embedding",
         )
-        self.embeddings_dropout = keras.layers.Dropout(
+        self.embeddings_dropout = XLNetDropout(
             dropout,
             dtype=residual_stream_dtype(dtype),
             name="embeddings_dropout",
@@ -125,7 +126,7 @@ class XLNetBackbone(ResolvesXLNetPresets, Backbone):
             dtype=dtype,
             name="position_encoding",
         )
-        self.position_dropout = keras.layers.Dropout(
+        self.position_dropout = XLNetDropout(
             dropout, dtype=dtype, name="position_dropout"
         )
         self.attention_mask = XLNetAttentionMask(
@@ -153,7 +154,7 @@ class XLNetBackbone(ResolvesXLNetPresets, Backbone):
             )
             for i in range(num_layers)
         ]
-        self.output_dropout = keras.layers.Dropout(
+        self.output_dropout = XLNetDropout(
             dropout, dtype=residual_stream_dtype(dtype), name="output_dropout"
         )
 

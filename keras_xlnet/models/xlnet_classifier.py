@@ -3,6 +3,7 @@
 import keras
 from keras_hub.models import TextClassifier
 
+from keras_xlnet.layers.dropout import XLNetDropout
 from keras_xlnet.layers.last_token_pooler import XLNetLastTokenPooler
 from keras_xlnet.models.preset_resolution import ResolvesXLNetPresets
 from keras_xlnet.models.xlnet_backbone import XLNetBackbone
@@ -70,7 +71,7 @@ class XLNetClassifier(ResolvesXLNetPresets, TextClassifier):
             dtype=backbone.dtype_policy,
             name="summary",
         )
-        self.summary_dropout = keras.layers.Dropout(
+        self.summary_dropout = XLNetDropout(
             dropout, dtype=backbone.dtype_policy, name="summary_dropout"
         )
         self.logits_dense = keras.layers.Dense(
