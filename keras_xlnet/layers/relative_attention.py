@@ -14,19 +14,24 @@ MASKED_SCORE = -1e30
 def rel_shift(scores, key_length):
     """Aligns position scores so that column `j` holds distance `i - j`.
 
-    `scores[..., i, r]` scores query `i` against relative position index `r`
-    (distance `K - r`). The result keeps `[..., i, j] = scores[..., i,
+    `scores[n, b, i, r]` scores query `i` against relative position index
+    `r` (distance `K - r`). The result keeps `[n, b, i, j] = scores[n, b, i,
     T - i + j]` for the first `key_length` columns, using one reshape, one
     slice and another reshape.
     """
-    num_heads = scores.shape[1]
+    num_heads = scores.shape[0]
     query_length, num_positions = ops.shape(scores)[2], ops.shape(scores)[3]
-    scores = ops.reshape(scores, (-1, num_heads, num_positions, query_length))
+    scores = ops.reshape(scores, (num_heads, -1, num_positions, query_length))
     scores = scores[:, :, 1:, :]
     scores = ops.reshape(
-        scores, (-1, num_heads, query_length, num_positions - 1)
+        scores, (num_heads, -1, query_length, num_positions - 1)
     )
     return scores[:, :, :, :key_length]
+
+
+def heads_first(heads):
+    """`[B, T, N, H]` to `[N, B, T, H]`."""
+    return ops.transpose(heads, (2, 0, 1, 3))
 
 
 @keras.saving.register_keras_serializable(package="keras_xlnet")
@@ -156,23 +161,29 @@ class XLNetRelativeAttention(keras.layers.Layer):
         visible,
         training,
     ):
-        """Attention of `[B, T, N, H]` queries; returns `[B, T, N, H]`."""
+        """Attention of `[B, T, N, H]` queries; returns `[B, T, N, H]`.
+
+        Scores are laid out heads first, `[N, B, T, K]`: the backward pass
+        of the position term then contracts over batch and time without
+        transposing the largest tensors.
+        """
+        query = heads_first(query_heads)
+
+        def biased(bias):
+            return query + bias[:, None, None, :]
+
         content_scores = ops.einsum(
-            "btnh,bknh->bntk", query_heads + self.content_bias, keys
+            "nbth,nbkh->nbtk", biased(self.content_bias), heads_first(keys)
         )
-        # positions: [1 or B, R, N, H]; a batched matmul broadcasts the 1.
-        position_scores = ops.matmul(
-            ops.transpose(query_heads + self.position_bias, (0, 2, 1, 3)),
-            ops.transpose(positions, (0, 2, 3, 1)),
+        position_scores = rel_shift(
+            self._position_scores(biased(self.position_bias), positions),
+            ops.shape(keys)[1],
         )
-        position_scores = rel_shift(position_scores, ops.shape(keys)[1])
         segment_scores = ops.einsum(
-            "btnh,snh->bnts",
-            query_heads + self.segment_bias,
-            self.segment_embedding,
+            "nbth,snh->nbts", biased(self.segment_bias), self.segment_embedding
         )
         segment_scores = ops.where(
-            segment_matrix[:, None, :, :],
+            segment_matrix[None],
             segment_scores[..., 1:],
             segment_scores[..., :1],
         )
@@ -181,16 +192,32 @@ class XLNetRelativeAttention(keras.layers.Layer):
             ops.cast(s, "float32")
             for s in (content_scores, position_scores, segment_scores)
         )
-        scores = ops.where(
-            visible[:, None, :, :], scores * self._scale, MASKED_SCORE
-        )
+        scores = ops.where(visible[None], scores * self._scale, MASKED_SCORE)
         probabilities = ops.cast(
             ops.softmax(scores, axis=-1), self.compute_dtype
         )
         probabilities = self.probability_dropout(
             probabilities, training=training
         )
-        return ops.einsum("bntk,bknh->btnh", probabilities, values)
+        attended = ops.einsum(
+            "nbtk,nbkh->nbth", probabilities, heads_first(values)
+        )
+        return ops.transpose(attended, (1, 2, 0, 3))
+
+    def _position_scores(self, query, positions):
+        """`[N, B, T, H]` queries against `[1 or B, R, N, H]` positions."""
+        if positions.shape[0] != 1:  # bi_data: positions per example.
+            return ops.einsum("nbth,brnh->nbtr", query, positions)
+        # One set of positions for the batch: a single [N, B*T, H] x
+        # [N, H, R] matmul.
+        num_heads, head_dim = query.shape[0], query.shape[3]
+        scores = ops.matmul(
+            ops.reshape(query, (num_heads, -1, head_dim)),
+            ops.transpose(positions[0], (1, 2, 0)),
+        )
+        return ops.reshape(
+            scores, (num_heads, ops.shape(query)[1], ops.shape(query)[2], -1)
+        )
 
     def _post_attention(self, stream, attended, training):
         output = self.output_dropout(
