@@ -4,29 +4,12 @@ import keras
 from keras import ops
 
 from keras_xlnet.layers.dropout import XLNetDropout
+from keras_xlnet.layers.position_scores import position_scores
 from keras_xlnet.layers.residual_norm import residual_layer_norm
 
 # Added to hidden scores in float32: exp() of it is exactly 0, and it stays
 # finite (float16's -inf would turn a fully masked row into NaN).
 MASKED_SCORE = -1e30
-
-
-def rel_shift(scores, key_length):
-    """Aligns position scores so that column `j` holds distance `i - j`.
-
-    `scores[n, b, i, r]` scores query `i` against relative position index
-    `r` (distance `K - r`). The result keeps `[n, b, i, j] = scores[n, b, i,
-    T - i + j]` for the first `key_length` columns, using one reshape, one
-    slice and another reshape.
-    """
-    num_heads = scores.shape[0]
-    query_length, num_positions = ops.shape(scores)[2], ops.shape(scores)[3]
-    scores = ops.reshape(scores, (num_heads, -1, num_positions, query_length))
-    scores = scores[:, :, 1:, :]
-    scores = ops.reshape(
-        scores, (num_heads, -1, query_length, num_positions - 1)
-    )
-    return scores[:, :, :, :key_length]
 
 
 def heads_first(heads):
@@ -175,9 +158,8 @@ class XLNetRelativeAttention(keras.layers.Layer):
         content_scores = ops.einsum(
             "nbth,nbkh->nbtk", biased(self.content_bias), heads_first(keys)
         )
-        position_scores = rel_shift(
-            self._position_scores(biased(self.position_bias), positions),
-            ops.shape(keys)[1],
+        relative_scores = position_scores(
+            biased(self.position_bias), positions, ops.shape(keys)[1]
         )
         segment_scores = ops.einsum(
             "nbth,snh->nbts", biased(self.segment_bias), self.segment_embedding
@@ -190,7 +172,7 @@ class XLNetRelativeAttention(keras.layers.Layer):
         # Summed, scaled and masked in float32 under mixed precision.
         scores = sum(
             ops.cast(s, "float32")
-            for s in (content_scores, position_scores, segment_scores)
+            for s in (content_scores, relative_scores, segment_scores)
         )
         scores = ops.where(visible[None], scores * self._scale, MASKED_SCORE)
         probabilities = ops.cast(
@@ -203,21 +185,6 @@ class XLNetRelativeAttention(keras.layers.Layer):
             "nbtk,nbkh->nbth", probabilities, heads_first(values)
         )
         return ops.transpose(attended, (1, 2, 0, 3))
-
-    def _position_scores(self, query, positions):
-        """`[N, B, T, H]` queries against `[1 or B, R, N, H]` positions."""
-        if positions.shape[0] != 1:  # bi_data: positions per example.
-            return ops.einsum("nbth,brnh->nbtr", query, positions)
-        # One set of positions for the batch: a single [N, B*T, H] x
-        # [N, H, R] matmul.
-        num_heads, head_dim = query.shape[0], query.shape[3]
-        scores = ops.matmul(
-            ops.reshape(query, (num_heads, -1, head_dim)),
-            ops.transpose(positions[0], (1, 2, 0)),
-        )
-        return ops.reshape(
-            scores, (num_heads, ops.shape(query)[1], ops.shape(query)[2], -1)
-        )
 
     def _post_attention(self, stream, attended, training):
         output = self.output_dropout(
