@@ -7,6 +7,7 @@ from keras_xlnet.layers.dropout import XLNetDropout
 from keras_xlnet.layers.dropout import draw_seeds
 from keras_xlnet.layers.dropout import replay_seeds
 from keras_xlnet.layers.relative_attention import XLNetRelativeAttention
+from keras_xlnet.layers.relative_attention import content_shape
 from keras_xlnet.layers.residual_norm import residual_layer_norm
 
 ACTIVATIONS = {
@@ -140,6 +141,7 @@ class XLNetEncoderBlock(keras.layers.Layer):
         query=None,
         query_visible=None,
         target_mapping=None,
+        output_positions=None,
         training=None,
     ):
         optional = {
@@ -147,6 +149,7 @@ class XLNetEncoderBlock(keras.layers.Layer):
             "query": query,
             "query_visible": query_visible,
             "target_mapping": target_mapping,
+            "output_positions": output_positions,
         }
         names = [name for name, value in optional.items() if value is not None]
 
@@ -195,9 +198,11 @@ class XLNetEncoderBlock(keras.layers.Layer):
             self.output_dropout,
         )
 
-    def compute_output_spec(self, content, *args, query=None, **kwargs):
+    def compute_output_spec(
+        self, content, *args, query=None, output_positions=None, **kwargs
+    ):
         content_spec = keras.KerasTensor(
-            content.shape, dtype=self.compute_dtype
+            content_shape(content, output_positions), dtype=self.compute_dtype
         )
         if query is None:
             return content_spec

@@ -4,6 +4,14 @@ import keras
 from keras import ops
 
 
+def last_real_position(padding_mask):
+    """`[batch]` index of each row's last real token (the last position for
+    a row without any)."""
+    length = ops.shape(padding_mask)[1]
+    reversed_mask = ops.cast(ops.flip(padding_mask, axis=1), "int32")
+    return length - 1 - ops.argmax(reversed_mask, axis=1)
+
+
 @keras.saving.register_keras_serializable(package="keras_xlnet")
 class XLNetLastTokenPooler(keras.layers.Layer):
     """Picks, per example, the hidden state of the last real token.
@@ -30,10 +38,11 @@ class XLNetLastTokenPooler(keras.layers.Layer):
         self.built = True
 
     def call(self, sequence_output, padding_mask):
-        length = ops.shape(padding_mask)[1]
-        reversed_mask = ops.cast(ops.flip(padding_mask, axis=1), "int32")
-        last_real = length - 1 - ops.argmax(reversed_mask, axis=1)
-        selector = ops.one_hot(last_real, length, dtype=sequence_output.dtype)
+        selector = ops.one_hot(
+            last_real_position(padding_mask),
+            ops.shape(padding_mask)[1],
+            dtype=sequence_output.dtype,
+        )
         return ops.einsum("btd,bt->bd", sequence_output, selector)
 
     def compute_output_spec(self, sequence_output, padding_mask):

@@ -102,3 +102,33 @@ def _banded_scores(query, positions, key_length):
         (num_heads, -1, block * QUERY_BLOCKS, key_length),
     )
     return scores[:, :, :query_length]
+
+
+def position_scores_at(query, positions, key_length, query_index, query_length):
+    """Position scores of queries sitting at given positions of the segment.
+
+    Args:
+        query: `[N, B, P, H]` queries.
+        positions: `[1 or B, R, N, H]` projected relative encodings.
+        key_length: `K`.
+        query_index: `[B, P]` int, the position of each query among the
+            segment's `query_length` tokens.
+        query_length: `T`.
+
+    Returns:
+        `[N, B, P, K]`, equal to the rows `query_index` of
+        `position_scores` over the whole segment.
+    """
+    if positions.shape[0] == 1:
+        scores = ops.einsum("nbph,rnh->nbpr", query, positions[0])
+    else:
+        scores = ops.einsum("nbph,brnh->nbpr", query, positions)
+    num_positions = ops.shape(scores)[3]
+    index = (
+        query_length
+        - ops.cast(query_index, "int32")[:, :, None]
+        + ops.arange(key_length, dtype="int32")[None, None, :]
+    )
+    # Beyond the encoded distances only for keys "uni" attention hides.
+    index = ops.minimum(index, num_positions - 1)
+    return ops.take_along_axis(scores, index[None], axis=3)

@@ -5,11 +5,24 @@ from keras import ops
 
 from keras_xlnet.layers.dropout import XLNetDropout
 from keras_xlnet.layers.position_scores import position_scores
+from keras_xlnet.layers.position_scores import position_scores_at
 from keras_xlnet.layers.residual_norm import residual_layer_norm
 
 # Added to hidden scores in float32: exp() of it is exactly 0, and it stays
 # finite (float16's -inf would turn a fully masked row into NaN).
 MASKED_SCORE = -1e30
+
+
+def take_rows(x, index):
+    """Rows `index` (`[B, P]`) of each example of `x` (`[B, T, ...]`)."""
+    return ops.take_along_axis(x, ops.cast(index, "int32")[:, :, None], axis=1)
+
+
+def content_shape(content, output_positions):
+    """Shape of the content stream computed at `output_positions`."""
+    if output_positions is None:
+        return content.shape
+    return (content.shape[0], output_positions.shape[1], content.shape[2])
 
 
 def heads_first(heads):
@@ -49,6 +62,9 @@ class XLNetRelativeAttention(keras.layers.Layer):
         query_visible: `[batch, T, K]` boolean, with `query`.
         target_mapping: `[batch, P, T]`, with `query`: one-hot position of
             each prediction.
+        output_positions: optional `[batch, P]` int: compute the content
+            stream only at these positions (`[batch, P, D]`), e.g. the
+            `<cls>` token a classifier reads from the last layer.
         training: bool.
 
     Returns:
@@ -143,8 +159,13 @@ class XLNetRelativeAttention(keras.layers.Layer):
         segment_matrix,
         visible,
         training,
+        query_index=None,
+        segment_length=None,
     ):
         """Attention of `[B, T, N, H]` queries; returns `[B, T, N, H]`.
+
+        With `query_index` (`[B, P]`), the `P` queries sit at those
+        positions of the `segment_length` current tokens.
 
         Scores are laid out heads first, `[N, B, T, K]`: the backward pass
         of the position term then contracts over batch and time without
@@ -158,9 +179,19 @@ class XLNetRelativeAttention(keras.layers.Layer):
         content_scores = ops.einsum(
             "nbth,nbkh->nbtk", biased(self.content_bias), heads_first(keys)
         )
-        relative_scores = position_scores(
-            biased(self.position_bias), positions, ops.shape(keys)[1]
-        )
+        key_length = ops.shape(keys)[1]
+        if query_index is None:
+            relative_scores = position_scores(
+                biased(self.position_bias), positions, key_length
+            )
+        else:
+            relative_scores = position_scores_at(
+                biased(self.position_bias),
+                positions,
+                key_length,
+                query_index,
+                segment_length,
+            )
         segment_scores = ops.einsum(
             "nbth,snh->nbts", biased(self.segment_bias), self.segment_embedding
         )
@@ -202,6 +233,7 @@ class XLNetRelativeAttention(keras.layers.Layer):
         query=None,
         query_visible=None,
         target_mapping=None,
+        output_positions=None,
         training=None,
     ):
         context = (
@@ -213,6 +245,13 @@ class XLNetRelativeAttention(keras.layers.Layer):
         values = self.value_dense(context)
         positions = self.position_dense(position_encoding)
 
+        segment_length = ops.shape(content)[1]
+        if output_positions is not None:
+            # Only these rows of the content stream are computed.
+            content, segment_matrix, content_visible = (
+                take_rows(x, output_positions)
+                for x in (content, segment_matrix, content_visible)
+            )
         attended = self._attend(
             self.query_dense(content),
             keys,
@@ -221,6 +260,8 @@ class XLNetRelativeAttention(keras.layers.Layer):
             segment_matrix,
             content_visible,
             training,
+            query_index=output_positions,
+            segment_length=segment_length,
         )
         content = self._post_attention(content, attended, training)
         if query is None:
@@ -242,9 +283,11 @@ class XLNetRelativeAttention(keras.layers.Layer):
         attended = ops.einsum("btnh,bpt->bpnh", attended, target_mapping)
         return content, self._post_attention(query, attended, training)
 
-    def compute_output_spec(self, content, *args, query=None, **kwargs):
+    def compute_output_spec(
+        self, content, *args, query=None, output_positions=None, **kwargs
+    ):
         content_spec = keras.KerasTensor(
-            content.shape, dtype=self.compute_dtype
+            content_shape(content, output_positions), dtype=self.compute_dtype
         )
         if query is None:
             return content_spec

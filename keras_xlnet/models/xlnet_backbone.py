@@ -212,7 +212,10 @@ class XLNetBackbone(ResolvesXLNetPresets, Backbone):
         target_mapping=None,
         training=None,
         keep_memory=False,
+        output_positions=None,
     ):
+        """The encoder; `output_positions` (`[batch, P]`) restricts the last
+        block's content stream to those positions."""
         memory_length = 0 if memory is None else ops.shape(memory[0])[1]
         content = self.embeddings_dropout(
             self.token_embedding(token_ids), training=training
@@ -234,6 +237,7 @@ class XLNetBackbone(ResolvesXLNetPresets, Backbone):
             )
 
         new_memory = []
+        last = len(self.encoder_blocks) - 1
         for i, block in enumerate(self.encoder_blocks):
             layer_memory = None if memory is None else memory[i]
             if keep_memory:
@@ -247,6 +251,7 @@ class XLNetBackbone(ResolvesXLNetPresets, Backbone):
                 query=query,
                 query_visible=query_visible,
                 target_mapping=target_mapping,
+                output_positions=output_positions if i == last else None,
                 training=training,
             )
             content, query = streams if query is not None else (streams, None)

@@ -5,6 +5,7 @@ from keras_hub.models import TextClassifier
 
 from keras_xlnet.layers.dropout import XLNetDropout
 from keras_xlnet.layers.last_token_pooler import XLNetLastTokenPooler
+from keras_xlnet.layers.last_token_pooler import last_real_position
 from keras_xlnet.models.preset_resolution import ResolvesXLNetPresets
 from keras_xlnet.models.xlnet_backbone import XLNetBackbone
 from keras_xlnet.models.xlnet_backbone import xlnet_kernel_initializer
@@ -94,6 +95,23 @@ class XLNetClassifier(ResolvesXLNetPresets, TextClassifier):
         self.num_classes = num_classes
         self.activation = keras.activations.get(activation)
         self.dropout = dropout
+
+    def call(self, inputs, training=None):
+        """The functional graph's computation, with the last encoder block
+        run only at the pooled `<cls>` position: the other positions of the
+        last layer feed nothing into the logits."""
+        padding_mask = inputs["padding_mask"]
+        pooled = self.backbone._encode(
+            inputs["token_ids"],
+            padding_mask,
+            inputs["segment_ids"],
+            training=training,
+            output_positions=last_real_position(padding_mask)[:, None],
+        )["sequence_output"][:, 0]
+        summary = self.summary_dropout(
+            self.summary_dense(pooled), training=training
+        )
+        return self.logits_dense(summary)
 
     def get_config(self):
         config = super().get_config()

@@ -5,6 +5,7 @@ import pytest
 from keras import ops
 
 from keras_xlnet.layers.position_scores import position_scores
+from keras_xlnet.layers.position_scores import position_scores_at
 
 
 def reference(query, positions, key_length):
@@ -57,4 +58,26 @@ def test_causal_positions_take_the_unbanded_path():
     )
     np.testing.assert_allclose(
         actual[..., visible], expected[..., visible], atol=1e-5
+    )
+
+
+@pytest.mark.parametrize("per_example", [False, True])
+def test_scores_at_given_positions_are_the_rows_of_the_segment(per_example):
+    rng = np.random.default_rng(1)
+    query_length, memory_length = 10, 3
+    key_length = query_length + memory_length
+    query = rng.normal(size=(2, 3, query_length, 4)).astype("float32")
+    positions = rng.normal(
+        size=(3 if per_example else 1, query_length + key_length, 2, 4)
+    ).astype("float32")
+    index = np.array([[9, 0], [4, 4], [0, 7]])
+    rows = np.take_along_axis(query, index[None, :, :, None], axis=2)
+    actual = position_scores_at(
+        rows, positions, key_length, index, query_length
+    )
+    expected = np.take_along_axis(
+        reference(query, positions, key_length), index[None, :, :, None], axis=2
+    )
+    np.testing.assert_allclose(
+        ops.convert_to_numpy(actual), expected, atol=1e-5
     )

@@ -3,6 +3,7 @@
 import keras
 import numpy as np
 from conftest import TINY_CONFIG
+from conftest import classification_gradients
 from conftest import numpy
 from conftest import packed_batch
 from conftest import right_padded
@@ -41,6 +42,38 @@ def test_right_padding_pools_the_cls_token():
         classifier.predict(left, verbose=0),
         atol=1e-5,
     )
+
+
+def full_last_layer(classifier):
+    """The functional graph as it is drawn: every position of every layer."""
+    return keras.Model(classifier.inputs, classifier.outputs)
+
+
+def test_last_layer_at_cls_only_changes_nothing():
+    classifier = tiny_classifier(dropout=0.0)
+    mixed = packed_batch(lengths=(9, 4, 1))
+    # One right-padded row among left-padded ones.
+    right = right_padded({key: value[1:2] for key, value in mixed.items()})
+    mixed = {key: np.concatenate([mixed[key], right[key]]) for key in mixed}
+    np.testing.assert_allclose(
+        numpy(classifier(mixed)),
+        numpy(full_last_layer(classifier)(mixed)),
+        atol=1e-5,
+    )
+
+
+def test_last_layer_at_cls_only_keeps_the_gradients():
+    keras.utils.set_random_seed(1)
+    config = {**TINY_CONFIG, "dropout": 0.0, "attention_dropout": 0.0}
+    classifier = keras_xlnet.XLNetClassifier(
+        keras_xlnet.XLNetBackbone(**config), num_classes=3, dropout=0.0
+    )
+    x, y = packed_batch(lengths=(9, 6, 3)), np.array([0, 2, 1])
+    ours = classification_gradients(classifier, x, y)
+    full = classification_gradients(full_last_layer(classifier), x, y)
+    for a, b in zip(ours, full):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+    assert max(np.abs(a).max() for a in ours[-6:]) > 0
 
 
 def test_alias_and_registration():
