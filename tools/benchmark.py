@@ -2,16 +2,18 @@
 
 Usage:
     python tools/benchmark.py [--config base-4l] [--repeats 5]
-        [--backends jax,tensorflow,torch]
+        [--backends jax,tensorflow,torch] [--remat] [--compiled]
 
 For each Keras backend a worker process builds the same configuration in
 keras_xlnet, in Hugging Face PyTorch (eager) and, for the forward pass, in
 KerasHub's `XLNetBackbone`, then times them alternately on the same inputs:
 the forward pass (`predict_on_batch`, compiled as Keras compiles it) and a
-training step (classification loss, backward, Adam). It prints the median
-and spread of tokens/s, the ratios against Hugging Face last, and the
-arithmetic floor: the step's matmul FLOPs over the matmul rate measured on
-this machine.
+training step (classification loss, backward, Adam). The classifier runs
+its last layer at `<cls>` only; `keras_xlnet_full_last_layer` is the same
+model computing every position there, as the other peers do. It prints the
+median and spread of tokens/s, the model-FLOPs utilisation (MFU: FLOPs of
+the full model over the peak matmul rate measured with PyTorch and JAX on
+this machine), the ratios against the peers, and the arithmetic floor.
 """
 
 import argparse
@@ -25,14 +27,34 @@ import time
 CONFIGS = {
     # Base dimensions, 4 layers: fits a 2-core CPU.
     "base-4l": dict(
-        layers=4, hidden=768, heads=12, inner=3072, batch=4, length=512
+        layers=4,
+        hidden=768,
+        heads=12,
+        inner=3072,
+        batch=4,
+        length=512,
+        dtype="float32",
     ),
     # The real XLNet-Large shape, for a GPU.
     "large": dict(
-        layers=24, hidden=1024, heads=16, inner=4096, batch=32, length=512
+        layers=24,
+        hidden=1024,
+        heads=16,
+        inner=4096,
+        batch=32,
+        length=512,
+        dtype="bfloat16",
     ),
     # A smoke test.
-    "tiny": dict(layers=2, hidden=64, heads=4, inner=128, batch=2, length=64),
+    "tiny": dict(
+        layers=2,
+        hidden=64,
+        heads=4,
+        inner=128,
+        batch=2,
+        length=64,
+        dtype="float32",
+    ),
 }
 VOCABULARY = 32000
 
@@ -48,18 +70,31 @@ def model_flops(c, training):
     return forward * (3 if training else 1)
 
 
-def matmul_rate(dtype="float32", size=2048, repeats=5):
+def matmul_rates(dtype, size=4096, repeats=5):
+    """FLOP/s of a square matmul: PyTorch on the CPU, JAX on its device."""
+    import jax
+    import jax.numpy as jnp
     import torch
 
-    a = torch.randn(size, size, dtype=getattr(torch, dtype))
-    torch.matmul(a, a)
-    start = time.perf_counter()
-    for _ in range(repeats):
-        torch.matmul(a, a)
-    return 2 * size**3 * repeats / (time.perf_counter() - start)
+    def rate(matmul, block):
+        block(matmul())
+        start = time.perf_counter()
+        for _ in range(repeats):
+            block(matmul())
+        return 2 * size**3 * repeats / (time.perf_counter() - start)
+
+    a = torch.randn(size, size).to(getattr(torch, dtype))
+    b = jnp.asarray(a.float().numpy(), dtype)
+    square = jax.jit(lambda x: x @ x)
+    return {
+        "torch cpu": rate(lambda: torch.matmul(a, a), lambda out: out),
+        f"jax {jax.devices()[0].platform}": rate(
+            lambda: square(b), lambda out: out.block_until_ready()
+        ),
+    }
 
 
-def worker(name, repeats, remat):
+def worker(name, repeats, remat, compiled):
     import keras
     import numpy as np
     import torch
@@ -84,6 +119,8 @@ def worker(name, repeats, remat):
         hidden_dim=c["hidden"],
         intermediate_dim=c["inner"],
     )
+    if c["dtype"] == "bfloat16":
+        keras.config.set_dtype_policy("mixed_bfloat16")
     backbone = keras_xlnet.XLNetBackbone(**common)
     classifier = keras_xlnet.XLNetClassifier(backbone, num_classes=2)
     classifier.compile(optimizer=XLNetAdam(1e-5))
@@ -97,27 +134,53 @@ def worker(name, repeats, remat):
         ff_activation="gelu_new",
         num_labels=2,
     )
-    hf = transformers.XLNetForSequenceClassification(hf_config)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    hf = transformers.XLNetForSequenceClassification(hf_config).to(device)
     hf_optimizer = torch.optim.Adam(hf.parameters(), lr=1e-5, eps=1e-8)
     hf_inputs = dict(
         input_ids=torch.tensor(inputs["token_ids"]).long(),
         attention_mask=torch.tensor(inputs["padding_mask"]).float(),
         token_type_ids=torch.tensor(inputs["segment_ids"]).long(),
     )
-    hf_labels = torch.tensor(labels).long()
+    hf_inputs = {k: v.to(device) for k, v in hf_inputs.items()}
+    hf_labels = torch.tensor(labels).long().to(device)
 
-    def hf_forward():
-        hf.eval()
-        with torch.no_grad():
-            hf.transformer(**hf_inputs)
+    def hf_steps(model):
+        """Forward and training step of a Hugging Face model, timed to the
+        end of the device's work."""
 
-    def hf_train():
-        hf.train()
-        loss = hf(**hf_inputs, labels=hf_labels).loss
-        hf_optimizer.zero_grad()
-        loss.backward()
-        hf_optimizer.step()
+        def precision():
+            return torch.autocast(
+                device, torch.bfloat16, enabled=c["dtype"] == "bfloat16"
+            )
 
+        def synchronise():
+            if device == "cuda":
+                torch.cuda.synchronize()
+
+        def forward():
+            model.eval()
+            with torch.no_grad(), precision():
+                model.transformer(**hf_inputs)
+            synchronise()
+
+        def train():
+            model.train()
+            with precision():
+                loss = model(**hf_inputs, labels=hf_labels).loss
+            hf_optimizer.zero_grad()
+            loss.backward()
+            hf_optimizer.step()
+            synchronise()
+
+        return forward, train
+
+    hf_forward, hf_train = hf_steps(hf)
+
+    # The classifier computes the last layer at <cls> only; the same model
+    # drawn as its plain functional graph computes every position there.
+    full_graph = keras.Model(classifier.inputs, classifier.outputs)
+    full_graph.compile(optimizer=XLNetAdam(1e-5))
     runs = {
         "forward": {
             "keras_xlnet": lambda: backbone.predict_on_batch(inputs),
@@ -125,27 +188,24 @@ def worker(name, repeats, remat):
         },
         "train_step": {
             "keras_xlnet": lambda: classifier.train_on_batch(inputs, labels),
+            "keras_xlnet_full_last_layer": lambda: full_graph.train_on_batch(
+                inputs, labels
+            ),
             "hf_pytorch": hf_train,
         },
     }
+    if compiled:
+        compiled_forward, compiled_train = hf_steps(torch.compile(hf))
+        runs["forward"]["hf_compiled"] = compiled_forward
+        runs["train_step"]["hf_compiled"] = compiled_train
     if remat:
-        # Both without dropout: JAX's remat does not take dropout yet.
-        def no_dropout_classifier(remat):
-            plain = keras_xlnet.XLNetBackbone(
-                **common, remat=remat, dropout=0.0, attention_dropout=0.0
-            )
-            model = keras_xlnet.XLNetClassifier(plain, 2, dropout=0.0)
-            model.compile(optimizer=XLNetAdam(1e-5))
-            return model
-
-        plain = no_dropout_classifier(False)
-        rematerialised = no_dropout_classifier(True)
-        runs["train_step_no_dropout"] = {
-            "keras_xlnet": lambda: plain.train_on_batch(inputs, labels),
-            "keras_xlnet_remat": lambda: rematerialised.train_on_batch(
-                inputs, labels
-            ),
-        }
+        rematerialised = keras_xlnet.XLNetClassifier(
+            keras_xlnet.XLNetBackbone(**common, remat=True), num_classes=2
+        )
+        rematerialised.compile(optimizer=XLNetAdam(1e-5))
+        runs["train_step"]["keras_xlnet_remat"] = lambda: (
+            rematerialised.train_on_batch(inputs, labels)
+        )
     if keras.config.backend() == "jax":
         import keras_hub
 
@@ -163,8 +223,9 @@ def worker(name, repeats, remat):
     tokens = c["batch"] * c["length"]
     results = {}
     for kind, peers in runs.items():
-        for run in peers.values():  # Warm-up: compilation.
-            run()
+        for run in peers.values():  # Warm-up: compilation, allocator caches.
+            for _ in range(2):
+                run()
         seconds = {peer: [] for peer in peers}
         for _ in range(repeats):
             for peer, run in peers.items():
@@ -190,10 +251,15 @@ def main(argv=None):
         action="store_true",
         help="also time a training step with rematerialised blocks",
     )
+    parser.add_argument(
+        "--compiled",
+        action="store_true",
+        help="also time Hugging Face under torch.compile (slow to compile)",
+    )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
-        return worker(args.config, args.repeats, args.remat)
+        return worker(args.config, args.repeats, args.remat, args.compiled)
 
     c = CONFIGS[args.config]
     print(f"config {args.config}: {c}, {args.repeats} alternating repeats")
@@ -211,7 +277,8 @@ def main(argv=None):
                 "--worker",
                 "1",
             ]
-            + (["--remat"] if args.remat else []),
+            + (["--remat"] if args.remat else [])
+            + (["--compiled"] if args.compiled else []),
             env=env,
             capture_output=True,
             text=True,
@@ -225,16 +292,27 @@ def main(argv=None):
             for peer, rates in peers.items():
                 rows.append((backend, kind, peer, rates))
 
+    rates = matmul_rates(c["dtype"])
+    peak = max(rates.values())
+    tokens = c["batch"] * c["length"]
+
+    def utilisation(kind, tokens_per_second):
+        """Model FLOPs per second (full model, every position) over the
+        peak matmul rate."""
+        flops = model_flops(c, training=kind != "forward")
+        return flops * tokens_per_second / tokens / peak
+
     header = "tokens/s median (min-max)"
-    print(f"\n{'backend':11} {'measure':11} {'peer':12} {header:>28}")
-    for backend, kind, peer, rates in rows:
+    print(f"\n{'backend':11} {'measure':11} {'peer':28} {header:>27}  MFU")
+    for backend, kind, peer, values in rows:
+        median = statistics.median(values)
         print(
-            f"{backend:11} {kind:11} {peer:12} "
-            f"{statistics.median(rates):12.0f} "
-            f"({rates[0]:6.0f}-{rates[-1]:6.0f})"
+            f"{backend:11} {kind:11} {peer:28} {median:12.0f} "
+            f"({values[0]:6.0f}-{values[-1]:6.0f}) "
+            f"{utilisation(kind, median):5.0%}"
         )
     print("\nratios, keras_xlnet / peer (medians)")
-    for backend, kind, peer, rates in rows:
+    for backend, kind, peer, values in rows:
         if peer == "keras_xlnet":
             continue
         ours = next(
@@ -242,16 +320,15 @@ def main(argv=None):
             for b, k, p, r in rows
             if (b, k, p) == (backend, kind, "keras_xlnet")
         )
-        ratio = statistics.median(ours) / statistics.median(rates)
-        print(f"{backend:11} {kind:11} vs {peer:12} {ratio:6.2f}x")
-    rate = matmul_rate()
-    tokens = c["batch"] * c["length"]
+        ratio = statistics.median(ours) / statistics.median(values)
+        print(f"{backend:11} {kind:11} vs {peer:28} {ratio:6.2f}x")
+    measured = ", ".join(f"{k} {v / 1e9:.0f}" for k, v in rates.items())
+    print(f"\n{c['dtype']} matmul GFLOP/s: {measured}; peak {peak / 1e9:.0f}")
     for kind, training in (("forward", False), ("train_step", True)):
-        floor = model_flops(c, training) / rate
+        floor = model_flops(c, training) / peak
         print(
             f"floor {kind}: {model_flops(c, training) / 1e9:.0f} GFLOP at the "
-            f"measured {rate / 1e9:.0f} GFLOP/s float32 matmul rate = "
-            f"{floor:.2f} s, {tokens / floor:.0f} tokens/s"
+            f"peak = {floor:.2f} s, {tokens / floor:.0f} tokens/s"
         )
     return 0
 
