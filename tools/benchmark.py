@@ -180,7 +180,11 @@ def worker(name, repeats, remat, compiled):
     # The classifier computes the last layer at <cls> only; the same model
     # drawn as its plain functional graph computes every position there.
     full_graph = keras.Model(classifier.inputs, classifier.outputs)
-    full_graph.compile(optimizer=XLNetAdam(1e-5))
+    full_graph.compile(
+        optimizer=XLNetAdam(1e-5),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["sparse_categorical_accuracy"],  # As the classifier has.
+    )
     runs = {
         "forward": {
             "keras_xlnet": lambda: backbone.predict_on_batch(inputs),
@@ -210,14 +214,23 @@ def worker(name, repeats, remat, compiled):
         import keras_hub
 
         keras_hub_backbone = keras_hub.models.XLNetBackbone(**common)
+        # The same head on KerasHub's backbone: <cls>, summary, logits.
+        cls = keras_hub_backbone.output[:, -1]
+        summary = keras.layers.Dense(c["hidden"], activation="tanh")(cls)
+        keras_hub_classifier = keras.Model(
+            keras_hub_backbone.input,
+            keras.layers.Dense(2)(keras.layers.Dropout(0.1)(summary)),
+        )
+        keras_hub_classifier.compile(
+            optimizer=XLNetAdam(1e-5),
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            metrics=["sparse_categorical_accuracy"],
+        )
         runs["forward"]["keras_hub"] = lambda: (
-            keras_hub_backbone.predict_on_batch(
-                {
-                    "token_ids": inputs["token_ids"],
-                    "padding_mask": inputs["padding_mask"],
-                    "segment_ids": inputs["segment_ids"],
-                }
-            )
+            keras_hub_backbone.predict_on_batch(inputs)
+        )
+        runs["train_step"]["keras_hub"] = lambda: (
+            keras_hub_classifier.train_on_batch(inputs, labels)
         )
 
     tokens = c["batch"] * c["length"]

@@ -56,7 +56,8 @@ class XLNetBackbone(ResolvesXLNetPresets, Backbone):
         remat: bool, rematerialise each encoder block (gradient
             checkpointing): activation memory of training falls to about the
             blocks' inputs, at the cost of recomputing them in the backward
-            pass. Outputs and gradients are unchanged.
+            pass. Outputs and gradients are unchanged, with dropout too (the
+            recomputation replays the same masks).
         dtype: dtype policy, e.g. `"float32"`, `"mixed_bfloat16"`.
 
     Example:

@@ -21,6 +21,9 @@ class XLNetClassifier(ResolvesXLNetPresets, TextClassifier):
     The head reads the last real token (`<cls>`, last with left padding),
     then `Dense(hidden_dim, tanh)` ("summary"), dropout and
     `Dense(num_classes)` ("logits"), as in the reference implementation.
+    Since only `<cls>` of the last layer reaches the head, the last encoder
+    block runs at that position alone: the same logits and gradients as
+    computing every position, with most of one layer's work saved.
 
     Args:
         backbone: an `XLNetBackbone`.
