@@ -29,6 +29,36 @@ def get_activation(name):
     return ACTIVATIONS[name]
 
 
+def rematerialise(function):
+    """`keras.remat(function)`, with boolean arguments passed as uint8.
+
+    TensorFlow's `recompute_grad` differentiates with respect to every
+    argument and fails on boolean tensors (the attention masks).
+    """
+
+    def call(*tensors):
+        is_mask = [
+            keras.backend.standardize_dtype(t.dtype) == "bool" for t in tensors
+        ]
+
+        def restored(*tensors):
+            return function(
+                *(
+                    ops.cast(t, "bool") if m else t
+                    for t, m in zip(tensors, is_mask)
+                )
+            )
+
+        return keras.remat(restored)(
+            *(
+                ops.cast(t, "uint8") if m else t
+                for t, m in zip(tensors, is_mask)
+            )
+        )
+
+    return call
+
+
 @keras.saving.register_keras_serializable(package="keras_xlnet")
 class XLNetEncoderBlock(keras.layers.Layer):
     """Relative attention, then `LayerNorm(x + dropout(W2 act(W1 x)))`.
@@ -181,7 +211,7 @@ class XLNetEncoderBlock(keras.layers.Layer):
         if self.remat:
             # Keep only the block's inputs for the backward pass and
             # recompute its activations there.
-            forward = keras.remat(forward)
+            forward = rematerialise(forward)
         return forward(
             content,
             position_encoding,

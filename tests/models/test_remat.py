@@ -114,3 +114,18 @@ def test_remat_with_dropout_on_the_query_stream():
         )
     for a, b in zip(*outputs):
         np.testing.assert_allclose(a, b, atol=1e-6)
+
+
+def test_compiled_training_step_with_remat_and_dropout():
+    # Through `train_on_batch`: XLA on JAX, a tf.function on TensorFlow.
+    x, y = inputs()
+    weights = []
+    for remat in (False, True):
+        model = dropout_classifier(remat)
+        model.compile(optimizer=keras.optimizers.SGD(0.1))
+        model.train_on_batch(x, y)
+        weights.append(
+            [keras.ops.convert_to_numpy(v) for v in model.trainable_variables]
+        )
+    for a, b in zip(*weights):
+        np.testing.assert_allclose(a, b, atol=1e-5)
