@@ -161,7 +161,8 @@ def test_tfrecords_round_trip(aclimdb, tiny_preset, tmp_path):
         assert int(label) == labels[i] and float(weight) == 1.0
 
 
-def test_demo_from_the_command_line(tmp_path):
+@pytest.mark.parametrize("flags", [[], ["--remat"]], ids=["plain", "remat"])
+def test_demo_from_the_command_line(tmp_path, flags):
     jax_only()
     start = time.monotonic()
     result = subprocess.run(
@@ -171,6 +172,7 @@ def test_demo_from_the_command_line(tmp_path):
             "--demo",
             "--model-dir",
             str(tmp_path / "demo"),
+            *flags,
         ],
         capture_output=True,
         text=True,
