@@ -245,13 +245,29 @@ class XLNetRelativeAttention(keras.layers.Layer):
         values = self.value_dense(context)
         positions = self.position_dense(position_encoding)
 
-        segment_length = ops.shape(content)[1]
         if output_positions is not None:
+            if query is not None:
+                raise ValueError(
+                    "`output_positions` restricts the content stream; it "
+                    "cannot be combined with the query stream."
+                )
             # Only these rows of the content stream are computed.
-            content, segment_matrix, content_visible = (
+            rows = [
                 take_rows(x, output_positions)
                 for x in (content, segment_matrix, content_visible)
+            ]
+            attended = self._attend(
+                self.query_dense(rows[0]),
+                keys,
+                values,
+                positions,
+                *rows[1:],
+                training,
+                query_index=output_positions,
+                segment_length=ops.shape(content)[1],
             )
+            return self._post_attention(rows[0], attended, training)
+
         attended = self._attend(
             self.query_dense(content),
             keys,
@@ -260,8 +276,6 @@ class XLNetRelativeAttention(keras.layers.Layer):
             segment_matrix,
             content_visible,
             training,
-            query_index=output_positions,
-            segment_length=segment_length,
         )
         content = self._post_attention(content, attended, training)
         if query is None:
