@@ -41,20 +41,15 @@ def rematerialise(function):
             keras.backend.standardize_dtype(t.dtype) == "bool" for t in tensors
         ]
 
-        def restored(*tensors):
-            return function(
-                *(
-                    ops.cast(t, "bool") if m else t
-                    for t, m in zip(tensors, is_mask)
-                )
-            )
+        def cast_masks(tensors, dtype):
+            return [
+                ops.cast(t, dtype) if m else t for t, m in zip(tensors, is_mask)
+            ]
 
-        return keras.remat(restored)(
-            *(
-                ops.cast(t, "uint8") if m else t
-                for t, m in zip(tensors, is_mask)
-            )
-        )
+        def restored(*tensors):
+            return function(*cast_masks(tensors, "bool"))
+
+        return keras.remat(restored)(*cast_masks(tensors, "uint8"))
 
     return call
 

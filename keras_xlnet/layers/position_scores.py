@@ -43,27 +43,30 @@ def position_scores(query, positions, key_length):
     and memory of scoring every query against all `T + K` positions, with
     the same numbers.
     """
-    if positions.shape[0] != 1:  # bi_data: positions per example.
-        scores = ops.einsum("nbth,brnh->nbtr", query, positions)
-        return rel_shift(scores, key_length)
-    positions = ops.transpose(positions[0], (1, 0, 2))  # [N, R, H]
     query_length = query.shape[2]
     banded = (
-        isinstance(query_length, int)
+        positions.shape[0] == 1  # Not bi_data's positions per example.
+        and isinstance(query_length, int)
         and isinstance(key_length, int)
         and positions.shape[1] == query_length + key_length
     )
     if not banded:
-        return rel_shift(_scores_per_batch(query, positions), key_length)
+        return rel_shift(_all_position_scores(query, positions), key_length)
+    positions = ops.transpose(positions[0], (1, 0, 2))  # [N, R, H]
     return _banded_scores(query, positions, key_length)
 
 
-def _scores_per_batch(query, positions):
-    """`[N, B, T, H]` x `[N, R, H]` as one `[N, B*T, H]` matmul."""
+def _all_position_scores(query, positions):
+    """`[N, B, T, H]` queries against all `[1 or B, R, N, H]` positions:
+    `[N, B, T, R]`."""
+    if positions.shape[0] != 1:  # bi_data: positions per example.
+        return ops.einsum("nbth,brnh->nbtr", query, positions)
+    # One set of positions for the batch: a single [N, B*T, H] x [N, H, R]
+    # matmul.
     num_heads, head_dim = query.shape[0], query.shape[3]
     scores = ops.matmul(
         ops.reshape(query, (num_heads, -1, head_dim)),
-        ops.transpose(positions, (0, 2, 1)),
+        ops.transpose(positions[0], (1, 2, 0)),
     )
     shape = ops.shape(query)
     return ops.reshape(scores, (num_heads, shape[1], shape[2], -1))
@@ -119,10 +122,7 @@ def position_scores_at(query, positions, key_length, query_index, query_length):
         `[N, B, P, K]`, equal to the rows `query_index` of
         `position_scores` over the whole segment.
     """
-    if positions.shape[0] == 1:
-        scores = ops.einsum("nbph,rnh->nbpr", query, positions[0])
-    else:
-        scores = ops.einsum("nbph,brnh->nbpr", query, positions)
+    scores = _all_position_scores(query, positions)
     num_positions = ops.shape(scores)[3]
     index = (
         query_length
