@@ -1,10 +1,8 @@
 """XLNet for Keras 3 and KerasHub, on JAX, TensorFlow and PyTorch."""
 
-from keras_xlnet.checkpoints import CheckpointError
-from keras_xlnet.checkpoints import convert_checkpoint
-from keras_xlnet.checkpoints import load_checkpoint
-from keras_xlnet.checkpoints.registry import PresetUnavailableError
-from keras_xlnet.checkpoints.registry import register_with_keras_hub
+import importlib
+
+from keras_xlnet import preset_dispatch
 from keras_xlnet.models.xlnet_backbone import XLNetBackbone
 from keras_xlnet.models.xlnet_classifier import XLNetClassifier
 from keras_xlnet.models.xlnet_text_classifier_preprocessor import (
@@ -16,4 +14,23 @@ from keras_xlnet.version import __version__
 XLNetTextClassifier = XLNetClassifier
 XLNetPreprocessor = XLNetTextClassifierPreprocessor
 
-register_with_keras_hub(XLNetBackbone)
+preset_dispatch.install(XLNetBackbone)
+
+# The converters import the models, never the reverse: they load on first
+# use, so that importing the models alone does not import them.
+_CHECKPOINT_API = {
+    "CheckpointError": "keras_xlnet.checkpoints.readers",
+    "convert_checkpoint": "keras_xlnet.checkpoints.convert",
+    "load_checkpoint": "keras_xlnet.checkpoints.convert",
+    "PresetUnavailableError": "keras_xlnet.checkpoints.registry",
+}
+
+
+def __getattr__(name):
+    if name in _CHECKPOINT_API:
+        return getattr(importlib.import_module(_CHECKPOINT_API[name]), name)
+    raise AttributeError(f"module 'keras_xlnet' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(list(globals()) + list(_CHECKPOINT_API))

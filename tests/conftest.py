@@ -270,3 +270,16 @@ def tiny_text_classifier(tiny_vocabulary):
     return keras_xlnet.XLNetClassifier(
         backbone, num_classes=2, preprocessor=preprocessor
     )
+
+
+@pytest.fixture(scope="session")
+def fixture_preset(tmp_path_factory):
+    """The tf1 Model Garden fixture converted into a local preset folder,
+    with the real vocabulary: `(folder, inputs, expected)`."""
+    from keras_xlnet.checkpoints import convert_checkpoint
+
+    checkpoint, inputs, expected = reference_fixture("tf1_original")
+    folder = tmp_path_factory.mktemp("fixture_preset") / "preset"
+    with pytest.warns(UserWarning, match="32000 pieces"):
+        convert_checkpoint(checkpoint, folder, vocabulary=real_vocabulary())
+    return str(folder), inputs, expected

@@ -5,8 +5,8 @@ Usage:
 
 Measures, on the JAX backend, the activation memory one example keeps for
 the backward pass of a training step (the residuals `jax.vjp` saves, at
-batch 1, length 512, in bfloat16 compute with the float32 residual stream
-of `mixed_bfloat16`; with remat, plus one block's activations, recomputed in
+batch 1, length 512, under `mixed_bfloat16`: every activation in bfloat16;
+with remat, plus one block's activations, recomputed in
 its backward pass), then divides what a GPU budget leaves after weights,
 gradients and Adam's two moments (16 bytes per parameter) by it. XLA's own
 scratch buffers come on top, so real limits are somewhat lower.

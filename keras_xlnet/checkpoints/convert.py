@@ -17,6 +17,12 @@ from keras_xlnet.checkpoints import layouts
 from keras_xlnet.checkpoints.readers import CheckpointError
 from keras_xlnet.checkpoints.readers import TFCheckpointReader
 from keras_xlnet.checkpoints.readers import open_huggingface_folder
+from keras_xlnet.models.xlnet_backbone import XLNetBackbone
+from keras_xlnet.models.xlnet_classifier import XLNetClassifier
+from keras_xlnet.models.xlnet_text_classifier_preprocessor import (
+    XLNetTextClassifierPreprocessor,
+)
+from keras_xlnet.models.xlnet_tokenizer import XLNetTokenizer
 
 
 @dataclasses.dataclass
@@ -175,9 +181,6 @@ def load_checkpoint(source, config=None, dtype=None, **backbone_overrides):
         A `LoadedCheckpoint`. Its `classifier` is set when the source holds
         a sequence-classification head (summary + logits).
     """
-    from keras_xlnet.models.xlnet_backbone import XLNetBackbone
-    from keras_xlnet.models.xlnet_classifier import XLNetClassifier
-
     with open_checkpoint(source, config) as (reader, kwargs):
         keys = reader.keys()
         layout = layouts.detect_layout(keys)
@@ -240,11 +243,6 @@ def convert_checkpoint(source, output_dir, vocabulary=None, config=None):
     loaded = load_checkpoint(source, config=config)
     tokenizer = None
     if vocabulary is not None:
-        from keras_xlnet.models.xlnet_text_classifier_preprocessor import (
-            XLNetTextClassifierPreprocessor,
-        )
-        from keras_xlnet.models.xlnet_tokenizer import XLNetTokenizer
-
         tokenizer = XLNetTokenizer(proto=os.fspath(vocabulary))
         if tokenizer.vocabulary_size() > loaded.backbone.vocabulary_size:
             warnings.warn(

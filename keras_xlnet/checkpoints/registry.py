@@ -1,29 +1,41 @@
-"""Built-in presets: find, download, verify, convert and cache them.
+"""Built-in presets: fetch, verify, convert and cache them.
 
-`resolve(preset)` turns a preset name of the registry (`presets/*.json`) or
-an `hf://` id of a Hugging Face XLNet into a local KerasHub preset folder,
-converting the official weights once into the cache
-(`$KERAS_XLNET_CACHE`, default `~/.cache/keras_xlnet`). Anything else (a
-local folder, `kaggle://...`, a KerasHub preset on the Hub) is returned as
-is for KerasHub to load.
+A preset of the registry (`presets/*.json`, read by `keras_xlnet.presets`)
+is converted once from the official weights into a KerasHub preset folder
+under `$KERAS_XLNET_CACHE` (default `~/.cache/keras_xlnet`, read at each
+call), after its architecture and exact parameter count have been checked
+against the registry. Its vocabulary alone can be fetched without the
+weights. `hf://` ids of XLNets in Hugging Face format are converted once too.
 """
 
-import functools
 import glob
-import importlib.resources
 import json
 import os
 import shutil
 import tempfile
 import zipfile
 
+from keras_xlnet import presets
 from keras_xlnet.checkpoints import configs
 from keras_xlnet.checkpoints.convert import convert_checkpoint
 from keras_xlnet.checkpoints.downloads import DownloadError
 from keras_xlnet.checkpoints.downloads import download
+from keras_xlnet.checkpoints.downloads import sha256_of
 from keras_xlnet.checkpoints.readers import CheckpointError
+from keras_xlnet.checkpoints.remote_zip import RangeRequestsUnsupported
+from keras_xlnet.checkpoints.remote_zip import read_remote_member
 
 HUGGINGFACE_URL = "https://huggingface.co/{repo}/resolve/main/{file}"
+VOCABULARY_FILE = "spiece.model"
+# The backbone arguments that fix the weights' shapes.
+ARCHITECTURE = (
+    "vocabulary_size",
+    "num_layers",
+    "num_heads",
+    "hidden_dim",
+    "intermediate_dim",
+    "head_dim",
+)
 
 
 class PresetUnavailableError(RuntimeError):
@@ -35,20 +47,13 @@ def cache_dir():
     return os.environ.get("KERAS_XLNET_CACHE", default)
 
 
-@functools.cache
-def load_registry():
-    """The registry entries, by preset name (read once)."""
-    files = importlib.resources.files("keras_xlnet.presets")
-    entries = {}
-    for resource in files.iterdir():
-        if resource.name.endswith(".json"):
-            entry = json.loads(resource.read_text(encoding="utf-8"))
-            entries[entry["name"]] = entry
-    return entries
-
-
 def preset_folder(name):
     return os.path.join(cache_dir(), "presets", name)
+
+
+def is_cached(name):
+    """Whether preset `name` has been converted into the cache."""
+    return os.path.exists(os.path.join(preset_folder(name), "config.json"))
 
 
 def _download_folder(name, source):
@@ -56,35 +61,63 @@ def _download_folder(name, source):
     return os.path.join(cache_dir(), "downloads", name, source["kind"])
 
 
-def _convert_release_zip(source, name, output_dir):
-    archive = download(
+def _check_vocabulary(path, entry):
+    """Raises `CheckpointError` unless `path` has the registry's sha256."""
+    expected = entry.get("vocabulary_sha256")
+    if expected is not None and sha256_of(path) != expected:
+        raise CheckpointError(
+            f"The vocabulary {path} is not the one of preset "
+            f"{entry['name']!r} (sha256 differs from {expected})."
+        )
+
+
+def _release_zip(name, source):
+    return download(
         source["url"],
         os.path.join(
             _download_folder(name, source), os.path.basename(source["url"])
         ),
         source.get("sha256"),
     )
+
+
+def _check_zip(archive, url):
+    """Deletes `archive` and raises if a member fails its CRC check."""
     with zipfile.ZipFile(archive) as zipped:
         corrupt = zipped.testzip()
-        if corrupt is not None:
-            os.remove(archive)
-            raise DownloadError(
-                f"{source['url']}: CRC check failed for {corrupt}; the "
-                "corrupt archive was deleted."
-            )
-        with tempfile.TemporaryDirectory() as folder:
+    if corrupt is not None:
+        os.remove(archive)
+        raise DownloadError(
+            f"{url}: CRC check failed for {corrupt}; the corrupt archive was "
+            "deleted."
+        )
+
+
+def _convert_release_zip(source, name, entry, output_dir):
+    archive = _release_zip(name, source)
+    _check_zip(archive, source["url"])
+    with tempfile.TemporaryDirectory() as folder:
+        with zipfile.ZipFile(archive) as zipped:
             zipped.extractall(folder)
-            configs_found = glob.glob(
-                os.path.join(folder, "**", "xlnet_config.json"), recursive=True
-            )
-            if not configs_found:
-                raise CheckpointError(f"{archive} holds no xlnet_config.json.")
-            release = os.path.dirname(configs_found[0])
-            convert_checkpoint(
-                release,
-                output_dir,
-                vocabulary=os.path.join(release, "spiece.model"),
-            )
+        configs_found = glob.glob(
+            os.path.join(folder, "**", "xlnet_config.json"), recursive=True
+        )
+        if not configs_found:
+            raise CheckpointError(f"{archive} holds no xlnet_config.json.")
+        release = os.path.dirname(configs_found[0])
+        vocabulary = os.path.join(release, VOCABULARY_FILE)
+        _check_vocabulary(vocabulary, entry)
+        return convert_checkpoint(release, output_dir, vocabulary=vocabulary)
+
+
+def _tf_vocabulary(source, name):
+    return download(
+        source["vocabulary_url"],
+        os.path.join(
+            _download_folder(name, source),
+            os.path.basename(source["vocabulary_url"]),
+        ),
+    )
 
 
 def _convert_tf_checkpoint(source, name, entry, output_dir):
@@ -96,68 +129,195 @@ def _convert_tf_checkpoint(source, name, entry, output_dir):
     ]
     for suffix in suffixes:
         download(source["url"] + suffix, prefix + suffix)
-    vocabulary = download(
-        source["vocabulary_url"],
-        os.path.join(folder, os.path.basename(source["vocabulary_url"])),
-    )
-    convert_checkpoint(
+    vocabulary = _tf_vocabulary(source, name)
+    _check_vocabulary(vocabulary, entry)
+    return convert_checkpoint(
         prefix, output_dir, vocabulary=vocabulary, config=entry["xlnet_config"]
     )
 
 
-def _convert_huggingface(source, name, output_dir):
-    folder = _download_folder(name, source)
-    paths = {}
-    for file in ("config.json", "spiece.model"):
-        url = HUGGINGFACE_URL.format(repo=source["repo"], file=file)
-        paths[file] = download(url, os.path.join(folder, file))
+def _huggingface_file(source, name, file):
+    url = HUGGINGFACE_URL.format(repo=source["repo"], file=file)
+    return download(url, os.path.join(_download_folder(name, source), file))
+
+
+def _convert_huggingface(source, name, entry, output_dir):
+    _huggingface_file(source, name, "config.json")
+    vocabulary = _huggingface_file(source, name, VOCABULARY_FILE)
+    _check_vocabulary(vocabulary, entry)
     errors = []
     for weights in ("model.safetensors", "pytorch_model.bin"):
-        url = HUGGINGFACE_URL.format(repo=source["repo"], file=weights)
         try:
-            download(url, os.path.join(folder, weights))
+            _huggingface_file(source, name, weights)
             break
         except DownloadError as error:
             errors.append(str(error))
     else:
         raise DownloadError("; ".join(errors))
-    convert_checkpoint(folder, output_dir, vocabulary=paths["spiece.model"])
+    return convert_checkpoint(
+        _download_folder(name, source), output_dir, vocabulary=vocabulary
+    )
 
 
-def resolve_registry_preset(name, entry):
-    """The cached preset folder of `name`, converted on first use."""
+_CONVERTERS = {
+    "release_zip": _convert_release_zip,
+    "tf_checkpoint": _convert_tf_checkpoint,
+    "huggingface": _convert_huggingface,
+}
+
+
+def check_architecture(entry, backbone):
+    """Raises `CheckpointError` unless `backbone` is the registry's model."""
+    expected = configs.from_xlnet_config(entry["xlnet_config"])
+    mismatches = [
+        f"{key}={getattr(backbone, key)} (registry: {expected[key]})"
+        for key in ARCHITECTURE
+        if expected.get(key) is not None
+        and getattr(backbone, key) != expected[key]
+    ]
+    count = backbone.count_params()
+    if count != entry["parameter_count"]:
+        mismatches.append(
+            f"{count:,} parameters (registry: {entry['parameter_count']:,})"
+        )
+    if mismatches:
+        raise CheckpointError(
+            f"The checkpoint is not preset {entry['name']!r}: it has "
+            f"{', '.join(mismatches)}."
+        )
+
+
+def _convert_source(source, name, entry):
+    """Converts one source and moves the checked preset into the cache."""
+    if source["kind"] not in _CONVERTERS:
+        raise ValueError(f"unknown source kind {source['kind']!r}")
     output_dir = preset_folder(name)
-    if os.path.exists(os.path.join(output_dir, "config.json")):
-        return output_dir
     os.makedirs(os.path.dirname(output_dir), exist_ok=True)
+    with tempfile.TemporaryDirectory(
+        prefix=".converting-", dir=os.path.dirname(output_dir)
+    ) as staging:
+        converted = os.path.join(staging, name)
+        loaded = _CONVERTERS[source["kind"]](source, name, entry, converted)
+        check_architecture(entry, loaded.backbone)
+        os.replace(converted, output_dir)
+    return output_dir
+
+
+def _unavailable(name, what, failures, hint):
+    tried = "\n".join(f"  {failure}" for failure in failures)
+    return PresetUnavailableError(
+        f"Could not fetch {what} of preset {name!r}; tried:\n{tried}\n{hint}"
+    )
+
+
+def resolve_registry_preset(name):
+    """The cached preset folder of registry preset `name`, converted on
+    first use from the first source that can be fetched."""
+    if is_cached(name):
+        return preset_folder(name)
+    entry = presets.load_registry()[name]
     failures = []
     for source in entry["sources"]:
         try:
-            if source["kind"] == "release_zip":
-                _convert_release_zip(source, name, output_dir)
-            elif source["kind"] == "tf_checkpoint":
-                _convert_tf_checkpoint(source, name, entry, output_dir)
-            elif source["kind"] == "huggingface":
-                _convert_huggingface(source, name, output_dir)
-            else:
-                raise ValueError(f"unknown source kind {source['kind']!r}")
-            return output_dir
+            return _convert_source(source, name, entry)
         except DownloadError as error:
-            # Partial files stay to be resumed; a failed conversion leaves
-            # no preset folder behind (it is renamed into place at the end).
-            failures.append(f"  {error}")
+            # Partial files stay to be resumed.
+            failures.append(str(error))
         except CheckpointError as error:
             # Downloaded, but corrupt or not what was expected: drop it.
             shutil.rmtree(_download_folder(name, source), ignore_errors=True)
-            failures.append(f"  {error}")
-    tried = "\n".join(failures)
-    raise PresetUnavailableError(
-        f"Could not fetch preset {name!r}; tried:\n{tried}\n"
+            failures.append(str(error))
+    raise _unavailable(
+        name,
+        "the weights",
+        failures,
         "Without network access, convert local files instead, e.g. "
         "`python tools/convert_checkpoint.py xlnet_cased_L-24_H-1024_A-16 "
         "./my_preset --vocabulary xlnet_cased_L-24_H-1024_A-16/spiece.model`"
         " and call `from_preset('./my_preset')`, or put a converted preset "
-        f"in {output_dir}."
+        f"in {preset_folder(name)}.",
+    )
+
+
+def _zip_vocabulary(source, name, destination):
+    """The vocabulary member of a release zip, by range requests when the
+    server allows them, else from the whole (cached) zip."""
+    try:
+        data = read_remote_member(source["url"], "/" + VOCABULARY_FILE)
+    except RangeRequestsUnsupported:
+        archive = _release_zip(name, source)
+        _check_zip(archive, source["url"])
+        with zipfile.ZipFile(archive) as zipped:
+            members = [
+                member
+                for member in zipped.namelist()
+                if member.endswith("/" + VOCABULARY_FILE)
+            ]
+            if not members:
+                raise CheckpointError(f"{archive} holds no {VOCABULARY_FILE}.")
+            data = zipped.read(members[0])
+    with open(destination, "wb") as file:
+        file.write(data)
+    return destination
+
+
+def _fetch_vocabulary_from(source, name, destination):
+    kind = source["kind"]
+    if kind == "tf_checkpoint":
+        shutil.copy(_tf_vocabulary(source, name), destination)
+    elif kind == "release_zip":
+        _zip_vocabulary(source, name, destination)
+    elif kind == "huggingface":
+        shutil.copy(
+            _huggingface_file(source, name, VOCABULARY_FILE), destination
+        )
+    else:
+        raise ValueError(f"unknown source kind {kind!r}")
+
+
+# Separately published vocabularies first, then the release zip's member.
+_VOCABULARY_PREFERENCE = {
+    "tf_checkpoint": 0,
+    "release_zip": 1,
+    "huggingface": 2,
+}
+
+
+def fetch_vocabulary(name):
+    """The SentencePiece model of registry preset `name`, without weights.
+
+    Fetched once (a separately published file, else only the release
+    zip's member), checked against the registry's sha256 and kept under the
+    cache.
+    """
+    folder = os.path.join(cache_dir(), "vocabularies", name)
+    path = os.path.join(folder, VOCABULARY_FILE)
+    if os.path.exists(path):
+        return path
+    os.makedirs(folder, exist_ok=True)
+    entry = presets.load_registry()[name]
+    failures = []
+    sources = sorted(
+        entry["sources"], key=lambda s: _VOCABULARY_PREFERENCE[s["kind"]]
+    )
+    for source in sources:
+        partial = os.path.join(folder, f".{source['kind']}.partial")
+        try:
+            _fetch_vocabulary_from(source, name, partial)
+            _check_vocabulary(partial, entry)
+            os.replace(partial, path)
+            return path
+        except (DownloadError, CheckpointError) as error:
+            failures.append(str(error))
+        finally:
+            if os.path.exists(partial):
+                os.remove(partial)
+    raise _unavailable(
+        name,
+        "the vocabulary",
+        failures,
+        "Without network access, build the tokenizer from a local file: "
+        "`XLNetTokenizer(proto='spiece.model')`.",
     )
 
 
@@ -165,18 +325,14 @@ def resolve_huggingface(uri):
     """Converts an `hf://owner/repo` XLNet in Hugging Face format once.
 
     Files come through `huggingface_hub` (its cache, `HF_HUB_OFFLINE`,
-    tokens). Returns the URI unchanged when the repository already holds a
-    KerasHub preset.
+    tokens). Returns the converted preset folder.
     """
     import huggingface_hub
 
     repo = uri.removeprefix("hf://")
     config_path = huggingface_hub.hf_hub_download(repo, "config.json")
     with open(config_path, encoding="utf-8") as file:
-        config = json.load(file)
-    if "registered_name" in config:
-        return uri
-    configs.from_huggingface_config(config, f"{uri} config.json")
+        configs.from_huggingface_config(json.load(file), f"{uri} config.json")
     snapshot = os.path.dirname(config_path)
     output_dir = os.path.join(
         cache_dir(),
@@ -193,43 +349,9 @@ def resolve_huggingface(uri):
         except huggingface_hub.errors.EntryNotFoundError:
             continue
     try:
-        vocabulary = huggingface_hub.hf_hub_download(repo, "spiece.model")
+        vocabulary = huggingface_hub.hf_hub_download(repo, VOCABULARY_FILE)
     except huggingface_hub.errors.EntryNotFoundError:
         vocabulary = None
     os.makedirs(os.path.dirname(output_dir), exist_ok=True)
     convert_checkpoint(snapshot, output_dir, vocabulary=vocabulary)
     return output_dir
-
-
-def resolve(preset):
-    """A local preset folder for `preset`, or `preset` unchanged."""
-    if not isinstance(preset, str):
-        return preset
-    registry = load_registry()
-    if preset in registry:
-        return resolve_registry_preset(preset, registry[preset])
-    if preset.startswith("hf://"):
-        return resolve_huggingface(preset)
-    return preset
-
-
-def register_with_keras_hub(backbone_cls):
-    """Lists the registry's presets in KerasHub (`Backbone.presets`)."""
-    from keras_hub.src.utils.preset_utils import register_presets
-
-    register_presets(
-        {
-            name: {
-                "metadata": {
-                    "description": entry["description"],
-                    "params": entry["parameter_count"],
-                    "path": "xlnet",
-                },
-                # Loading by name goes through `resolve`; KerasHub's own
-                # lookup finds the converted copy once it is cached.
-                "kaggle_handle": preset_folder(name),
-            }
-            for name, entry in load_registry().items()
-        },
-        backbone_cls,
-    )

@@ -8,7 +8,6 @@ from keras_xlnet.layers.dropout import draw_seeds
 from keras_xlnet.layers.dropout import replay_seeds
 from keras_xlnet.layers.relative_attention import XLNetRelativeAttention
 from keras_xlnet.layers.relative_attention import content_shape
-from keras_xlnet.layers.residual_norm import residual_layer_norm
 
 ACTIVATIONS = {
     # The released XLNet weights were trained with the tanh approximation.
@@ -93,9 +92,6 @@ class XLNetEncoderBlock(keras.layers.Layer):
     ):
         super().__init__(**kwargs)
         self.remat = remat
-        # Inputs keep their dtype: the residual stream may be float32 under
-        # mixed precision (see `residual_stream_dtype`).
-        self._convert_input_args = False
         self.num_heads = num_heads
         self.head_dim = head_dim
         self.intermediate_dim = intermediate_dim
@@ -128,8 +124,10 @@ class XLNetEncoderBlock(keras.layers.Layer):
         self.output_dropout = XLNetDropout(
             dropout, dtype=self.dtype_policy, name="ffn_output_dropout"
         )
-        self.layer_norm = residual_layer_norm(
-            layer_norm_epsilon, self.dtype_policy, "ffn_layer_norm"
+        self.layer_norm = keras.layers.LayerNormalization(
+            epsilon=layer_norm_epsilon,
+            dtype=self.dtype_policy,
+            name="ffn_layer_norm",
         )
 
     def build(self, content_shape):

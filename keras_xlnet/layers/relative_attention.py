@@ -6,7 +6,6 @@ from keras import ops
 from keras_xlnet.layers.dropout import XLNetDropout
 from keras_xlnet.layers.position_scores import position_scores
 from keras_xlnet.layers.position_scores import position_scores_at
-from keras_xlnet.layers.residual_norm import residual_layer_norm
 
 # Added to hidden scores in float32: exp() of it is exactly 0, and it stays
 # finite (float16's -inf would turn a fully masked row into NaN).
@@ -37,8 +36,10 @@ class XLNetRelativeAttention(keras.layers.Layer):
     Scores are `(ac + bd + ef) / sqrt(head_dim)` with
     `ac = (q + r_w_bias) . k`, `bd = rel_shift((q + r_r_bias) . r)` and
     `ef = (q + r_s_bias) . seg_embed[different_segment]`. Keys and values
-    are the memory followed by the content stream. Masking and softmax run
-    in float32. The output is `LayerNorm(x + dropout(attention . W_o))`.
+    are the memory followed by the content stream. Scores are summed,
+    masked and normalised in float32 and the layer norm keeps its
+    statistics in float32; inputs, outputs and projections are in the
+    compute dtype. The output is `LayerNorm(x + dropout(attention . W_o))`.
 
     The optional query stream (two-stream attention of pretraining) uses the
     same weights: it attends to the content keys under `query_visible`, at
@@ -82,9 +83,6 @@ class XLNetRelativeAttention(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        # Inputs keep their dtype: the residual stream may be float32 under
-        # mixed precision (see `residual_stream_dtype`).
-        self._convert_input_args = False
         self.num_heads = num_heads
         self.head_dim = head_dim
         self.dropout = dropout
@@ -114,8 +112,10 @@ class XLNetRelativeAttention(keras.layers.Layer):
         self.output_dropout = XLNetDropout(
             dropout, dtype=self.dtype_policy, name="output_dropout"
         )
-        self.layer_norm = residual_layer_norm(
-            layer_norm_epsilon, self.dtype_policy, "layer_norm"
+        self.layer_norm = keras.layers.LayerNormalization(
+            epsilon=layer_norm_epsilon,
+            dtype=self.dtype_policy,
+            name="layer_norm",
         )
 
     def build(self, content_shape):

@@ -13,8 +13,6 @@ from keras_xlnet.layers.query_stream_embedding import XLNetQueryStreamEmbedding
 from keras_xlnet.layers.relative_position_encoding import (
     XLNetRelativePositionEncoding,
 )
-from keras_xlnet.layers.residual_norm import residual_stream_dtype
-from keras_xlnet.models.preset_resolution import ResolvesXLNetPresets
 
 
 def xlnet_kernel_initializer(stddev=0.02):
@@ -22,7 +20,7 @@ def xlnet_kernel_initializer(stddev=0.02):
 
 
 @keras.saving.register_keras_serializable(package="keras_xlnet")
-class XLNetBackbone(ResolvesXLNetPresets, Backbone):
+class XLNetBackbone(Backbone):
     """XLNet encoder (Yang et al., 2019) with Transformer-XL relative attention.
 
     The functional model maps `token_ids`, `padding_mask` (1 = real token)
@@ -70,7 +68,9 @@ class XLNetBackbone(ResolvesXLNetPresets, Backbone):
         "token_ids": np.array([[0, 0, 7, 8, 4, 3]]),
         "padding_mask": np.array([[0, 0, 1, 1, 1, 1]]),
         "segment_ids": np.array([[3, 3, 0, 0, 0, 2]]),
-    })  # [1, 6, 16]
+    })
+    tuple(outputs.shape)
+    # (1, 6, 16)
     ```
     """
 
@@ -105,7 +105,7 @@ class XLNetBackbone(ResolvesXLNetPresets, Backbone):
             vocabulary_size,
             hidden_dim,
             embeddings_initializer=initializer,
-            dtype=residual_stream_dtype(dtype),
+            dtype=dtype,
             name="token_embedding",
         )
         self.query_stream_embedding = XLNetQueryStreamEmbedding(
@@ -116,7 +116,7 @@ class XLNetBackbone(ResolvesXLNetPresets, Backbone):
         )
         self.embeddings_dropout = XLNetDropout(
             dropout,
-            dtype=residual_stream_dtype(dtype),
+            dtype=dtype,
             name="embeddings_dropout",
         )
         self.position_encoding = XLNetRelativePositionEncoding(
@@ -156,7 +156,7 @@ class XLNetBackbone(ResolvesXLNetPresets, Backbone):
             for i in range(num_layers)
         ]
         self.output_dropout = XLNetDropout(
-            dropout, dtype=residual_stream_dtype(dtype), name="output_dropout"
+            dropout, dtype=dtype, name="output_dropout"
         )
 
         self.query_stream_embedding.build()
@@ -312,10 +312,20 @@ class XLNetBackbone(ResolvesXLNetPresets, Backbone):
 
         Example:
         ```python
-        first = backbone.encode(ids_1, mask_1, segments_1)
-        second = backbone.encode(
-            ids_2, mask_2, segments_2, memory=first["new_memory"]
+        backbone = keras_xlnet.XLNetBackbone(
+            vocabulary_size=100, num_layers=2, num_heads=2, hidden_dim=16,
+            intermediate_dim=32, memory_length=4,
         )
+        segment = {
+            "token_ids": np.array([[7, 8, 9, 4, 3]]),
+            "padding_mask": np.ones((1, 5)),
+            "segment_ids": np.array([[0, 0, 0, 0, 2]]),
+        }
+        first = backbone.encode(**segment)
+        # The next segment attends to the last 4 states of each layer.
+        second = backbone.encode(**segment, memory=first["new_memory"])
+        tuple(second["new_memory"][0].shape)
+        # (1, 4, 16)
         ```
         """
         if memory is not None and len(memory) != self.num_layers:

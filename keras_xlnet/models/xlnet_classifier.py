@@ -6,7 +6,6 @@ from keras_hub.models import TextClassifier
 from keras_xlnet.layers.dropout import XLNetDropout
 from keras_xlnet.layers.last_token_pooler import XLNetLastTokenPooler
 from keras_xlnet.layers.last_token_pooler import last_real_position
-from keras_xlnet.models.preset_resolution import ResolvesXLNetPresets
 from keras_xlnet.models.xlnet_backbone import XLNetBackbone
 from keras_xlnet.models.xlnet_backbone import xlnet_kernel_initializer
 from keras_xlnet.models.xlnet_text_classifier_preprocessor import (
@@ -15,7 +14,7 @@ from keras_xlnet.models.xlnet_text_classifier_preprocessor import (
 
 
 @keras.saving.register_keras_serializable(package="keras_xlnet")
-class XLNetClassifier(ResolvesXLNetPresets, TextClassifier):
+class XLNetClassifier(TextClassifier):
     """XLNet with XLNet's sequence-summary classification head.
 
     The head reads the last real token (`<cls>`, last with left padding),
@@ -47,6 +46,8 @@ class XLNetClassifier(ResolvesXLNetPresets, TextClassifier):
         "padding_mask": np.array([[0, 1, 1, 1, 1]]),
         "segment_ids": np.array([[3, 0, 0, 0, 2]]),
     })
+    logits.shape
+    # (1, 2)
     ```
     """
 

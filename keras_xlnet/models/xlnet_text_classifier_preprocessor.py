@@ -6,7 +6,6 @@ from keras_hub.layers import MultiSegmentPacker
 from keras_hub.models import TextClassifierPreprocessor
 from keras_hub.src.utils.tensor_utils import preprocessing_function
 
-from keras_xlnet.models.preset_resolution import ResolvesXLNetPresets
 from keras_xlnet.models.xlnet_backbone import XLNetBackbone
 from keras_xlnet.models.xlnet_tokenizer import XLNetTokenizer
 
@@ -35,9 +34,7 @@ def _batch_size(token_ids):
 
 
 @keras.saving.register_keras_serializable(package="keras_xlnet")
-class XLNetTextClassifierPreprocessor(
-    ResolvesXLNetPresets, TextClassifierPreprocessor
-):
+class XLNetTextClassifierPreprocessor(TextClassifierPreprocessor):
     """Tokenizes and packs texts or text pairs the way XLNet expects.
 
     A single text becomes `A <sep> <cls>`, a pair `A <sep> B <sep> <cls>`,
@@ -57,16 +54,27 @@ class XLNetTextClassifierPreprocessor(
         padding_side: `"left"` (XLNet's) or `"right"`; `XLNetClassifier`
             pools the `<cls>` token either way.
 
+    A pair of texts is passed as `x=(first, second)` (or as one tuple
+    inside `(x, y)`): by KerasHub's convention a bare 2-tuple is `(x, y)`,
+    so `preprocessor((first, second))` would take `second` as the label.
+
     Example:
     ```python
     preprocessor = keras_xlnet.XLNetTextClassifierPreprocessor(
-        keras_xlnet.XLNetTokenizer(proto="spiece.model"), sequence_length=8
+        keras_xlnet.XLNetTokenizer(proto="spiece.model"), sequence_length=10
     )
-    preprocessor("Hello, my dog is cute")
-    # token_ids   [5, 17, 11368, 19, 94, 2288, 27, 10920, 4, 3] (length 8:
-    #             truncated to 6 text tokens + <sep> <cls>)
-    preprocessor(("The first text.", "The second one."))
-    ds = ds.map(preprocessor)  # (text, label) pairs in tf.data
+    # `<pad> A <sep> <cls>`: padding on the left, `<cls>` last.
+    preprocessor("Hello, my dog is cute")["token_ids"]
+    # [5, 17, 11368, 19, 94, 2288, 27, 10920, 4, 3]
+    preprocessor("Hello, my dog is cute")["segment_ids"]
+    # [3, 0, 0, 0, 0, 0, 0, 0, 0, 2]
+    # A pair, `A <sep> B <sep> <cls>`, truncated to 10 ids.
+    pair = ("Hello, my dog is cute", "An input text string.")
+    preprocessor(x=pair)["token_ids"]
+    # [17, 11368, 19, 94, 4, 460, 5272, 1758, 4, 3]
+    # (text, label) pairs in tf.data.
+    ds = tf.data.Dataset.from_tensor_slices((["A great film."], [1]))
+    ds = ds.batch(1).map(preprocessor)
     ```
     """
 

@@ -6,7 +6,6 @@ from keras_hub.src.utils.tensor_utils import preprocessing_function
 from keras_hub.tokenizers import SentencePieceTokenizer
 
 from keras_xlnet.models import xlnet_text_normalization as text
-from keras_xlnet.models.preset_resolution import ResolvesXLNetPresets
 from keras_xlnet.models.xlnet_backbone import XLNetBackbone
 
 try:
@@ -99,7 +98,7 @@ def _texts_and_batching(inputs):
 
 
 @keras.saving.register_keras_serializable(package="keras_xlnet")
-class XLNetTokenizer(ResolvesXLNetPresets, SentencePieceTokenizer):
+class XLNetTokenizer(SentencePieceTokenizer):
     """XLNet's SentencePiece tokenizer, identical to the original's ids.
 
     Before SentencePiece, text is normalised as in XLNet's `preprocess_text`

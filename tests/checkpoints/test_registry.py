@@ -3,9 +3,12 @@
 import http.server
 import io
 import json
+import os
 import pathlib
 import shutil
 import socket
+import subprocess
+import sys
 import threading
 import time
 import zipfile
@@ -20,26 +23,45 @@ from conftest import real_vocabulary
 from conftest import reference_fixture
 
 import keras_xlnet
+from keras_xlnet import presets
 from keras_xlnet.checkpoints import registry
+
+# shared/data/PROVENANCE.md: the released cased SentencePiece model and
+# known ids of it.
+VOCABULARY_SHA256 = (
+    "1f8c1c0bc2854d1af911a8550288c1258af5ba50277f3a5c829b98eb86fc5646"
+)
+HELLO_IDS = [17, 11368, 19, 94, 2288, 27, 10920]  # "Hello, my dog is cute"
 
 
 class ReleaseServer(http.server.ThreadingHTTPServer):
     """Serves files from memory on 127.0.0.1, with HTTP range requests.
 
     `cut_after` stops one transfer after that many bytes (the connection
-    drops, as on a flaky network); `requests` records every request's path
-    and Range header.
+    drops, as on a flaky network); `ignore_ranges` answers every request
+    with the whole file; `requests` records every request's path and Range
+    header, `bytes_sent` the body bytes served.
     """
 
     def __init__(self, files):
         self.files = files
         self.requests = []
+        self.bytes_sent = 0
         self.cut_after = None
+        self.ignore_ranges = False
         super().__init__(("127.0.0.1", 0), _RangeHandler)
         threading.Thread(target=self.serve_forever, daemon=True).start()
 
     def url(self, name):
         return f"http://127.0.0.1:{self.server_address[1]}/{name}"
+
+
+def byte_range(header, size):
+    """`(start, stop)` of a `bytes=a-b`, `bytes=a-` or `bytes=-n` header."""
+    first, last = header.split("=")[1].split("-")
+    if not first:
+        return max(0, size - int(last)), size
+    return int(first), min(size, int(last) + 1) if last else size
 
 
 class _RangeHandler(http.server.BaseHTTPRequestHandler):
@@ -54,26 +76,28 @@ class _RangeHandler(http.server.BaseHTTPRequestHandler):
             self.send_error(404)
             return
         body = server.files[name]
-        start = 0
-        if self.headers.get("Range"):
-            start = int(self.headers["Range"].split("=")[1].rstrip("-"))
+        start, stop = 0, len(body)
+        if self.headers.get("Range") and not server.ignore_ranges:
+            start, stop = byte_range(self.headers["Range"], len(body))
             self.send_response(206)
             self.send_header(
-                "Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}"
+                "Content-Range", f"bytes {start}-{stop - 1}/{len(body)}"
             )
         else:
             self.send_response(200)
-        self.send_header("Content-Length", str(len(body) - start))
+        self.send_header("Content-Length", str(stop - start))
         self.end_headers()
-        payload = body[start:]
+        payload = body[start:stop]
         if server.cut_after is not None:
             payload = payload[: server.cut_after]
             server.cut_after = None
         self.wfile.write(payload)
+        server.bytes_sent += len(payload)
 
 
-def release_zip():
-    """A release-style zip: the tf1 fixture plus the real vocabulary."""
+def release_zip(padding_bytes=0):
+    """A release-style zip: the tf1 fixture plus the real vocabulary, and
+    optionally an incompressible member standing for large weights."""
     folder, _, _ = reference_fixture("tf1_original")
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
@@ -81,21 +105,53 @@ def release_zip():
             if path.name.startswith("xlnet_"):
                 archive.write(path, f"xlnet_cased_tiny/{path.name}")
         archive.write(real_vocabulary(), "xlnet_cased_tiny/spiece.model")
+        if padding_bytes:
+            archive.writestr(
+                "xlnet_cased_tiny/weights.bin", os.urandom(padding_bytes)
+            )
     return buffer.getvalue()
+
+
+def registry_entry(name, sources, **overrides):
+    """A registry entry for the tiny Model Garden fixture's architecture."""
+    folder, _, _ = reference_fixture("tf1_original")
+    entry = {
+        "name": name,
+        "description": "test",
+        # Embedding 64 x 16, mask_emb 16, and per layer: q/k/v/r/o 5 x 16 x
+        # 2 x 8, three bias vectors 3 x 2 x 8, seg_embed 2 x 2 x 8, two layer
+        # norms 2 x 32, FFN 16 x 32 + 32 + 32 x 16 + 16.
+        "parameter_count": 64 * 16 + 16 + 2 * (1280 + 48 + 32 + 64 + 1072),
+        "xlnet_config": json.loads((folder / "xlnet_config.json").read_text()),
+        "vocabulary_sha256": VOCABULARY_SHA256,
+        "sources": sources,
+    }
+    entry.update(overrides)
+    return entry
+
+
+def use_registry(monkeypatch, tmp_path, *entries):
+    """Replaces the registry by `entries`, with an empty cache."""
+    registry_entries = {entry["name"]: entry for entry in entries}
+    monkeypatch.setattr(presets, "load_registry", lambda: registry_entries)
+    monkeypatch.setenv("KERAS_XLNET_CACHE", str(tmp_path / "cache"))
+
+
+def offline(monkeypatch):
+    """Every connection attempt fails as without network."""
+
+    def no_network(*args, **kwargs):
+        raise socket.gaierror(-2, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_network)
 
 
 @pytest.fixture
 def test_preset(monkeypatch, tmp_path):
     """Registers preset `tiny_test` pointing at a local server."""
     server = ReleaseServer({"tiny.zip": release_zip()})
-    entry = {
-        "name": "tiny_test",
-        "description": "test",
-        "parameter_count": 0,
-        "sources": [{"kind": "release_zip", "url": server.url("tiny.zip")}],
-    }
-    monkeypatch.setattr(registry, "load_registry", lambda: {"tiny_test": entry})
-    monkeypatch.setenv("KERAS_XLNET_CACHE", str(tmp_path / "cache"))
+    source = {"kind": "release_zip", "url": server.url("tiny.zip")}
+    use_registry(monkeypatch, tmp_path, registry_entry("tiny_test", [source]))
     yield server
     server.shutdown()
 
@@ -117,15 +173,7 @@ def test_download_convert_cache_and_reuse(test_preset, capsys):
     preprocessor = keras_xlnet.XLNetPreprocessor.from_preset("tiny_test")
     assert test_preset.requests == [("tiny.zip", None)]  # No new request.
     assert again.vocabulary_size == 64
-    assert list(map(int, tokenizer("Hello, my dog is cute"))) == [
-        17,
-        11368,
-        19,
-        94,
-        2288,
-        27,
-        10920,
-    ]  # Known ids of the real vocabulary (shared/data/PROVENANCE.md).
+    assert list(map(int, tokenizer("Hello, my dog is cute"))) == HELLO_IDS
     assert isinstance(preprocessor, keras_xlnet.XLNetPreprocessor)
 
 
@@ -160,11 +208,7 @@ def test_offline_without_cache_fails_fast_and_names_the_urls(
     monkeypatch, tmp_path
 ):
     monkeypatch.setenv("KERAS_XLNET_CACHE", str(tmp_path / "cache"))
-
-    def no_network(*args, **kwargs):
-        raise socket.gaierror(-2, "Name or service not known")
-
-    monkeypatch.setattr(socket, "getaddrinfo", no_network)
+    offline(monkeypatch)
     start = time.monotonic()
     with pytest.raises(keras_xlnet.PresetUnavailableError) as error:
         keras_xlnet.XLNetClassifier.from_preset(
@@ -182,17 +226,142 @@ def test_offline_without_cache_fails_fast_and_names_the_urls(
     assert len(message.splitlines()) < 10  # A message, not a traceback wall.
 
 
-@pytest.mark.parametrize("name", ["xlnet_base_cased", "xlnet_large_cased"])
-def test_registry_parameter_counts_match_built_models(name):
-    from keras_xlnet.checkpoints import configs
-
-    entry = registry.load_registry()[name]
-    backbone = keras_xlnet.XLNetBackbone(
-        **configs.from_xlnet_config(entry["xlnet_config"])
-    )
-    assert backbone.count_params() == entry["parameter_count"]
+@pytest.mark.parametrize(
+    "name, load, parameters",
+    [
+        ("xlnet_base_cased", keras_hub.models.Backbone, 116_718_336),
+        ("xlnet_large_cased", keras_xlnet.XLNetBackbone, 360_268_800),
+    ],
+)
+def test_load_weights_false_needs_only_the_registry(
+    monkeypatch, tmp_path, name, load, parameters
+):
+    """The published parameter counts of XLNet-Base and -Large, offline,
+    with an empty cache; nothing is written."""
+    offline(monkeypatch)
+    monkeypatch.setenv("KERAS_XLNET_CACHE", str(tmp_path / "cache"))
+    backbone = load.from_preset(name, load_weights=False)
+    assert isinstance(backbone, keras_xlnet.XLNetBackbone)
+    assert backbone.count_params() == parameters
+    assert presets.load_registry()[name]["parameter_count"] == parameters
+    assert not (tmp_path / "cache").exists()
     assert name in keras_xlnet.XLNetBackbone.presets
     assert name in keras_hub.models.Backbone.presets
+
+
+def test_tokenizer_preset_transfers_only_the_vocabulary(monkeypatch, tmp_path):
+    archive = release_zip(padding_bytes=4 << 20)
+    server = ReleaseServer({"tiny.zip": archive})
+    source = {"kind": "release_zip", "url": server.url("tiny.zip")}
+    use_registry(monkeypatch, tmp_path, registry_entry("tiny_test", [source]))
+    try:
+        tokenizer = keras_hub.tokenizers.Tokenizer.from_preset("tiny_test")
+        requests = list(server.requests)
+        preprocessor = keras_xlnet.XLNetPreprocessor.from_preset("tiny_test")
+    finally:
+        server.shutdown()
+    assert isinstance(tokenizer, keras_xlnet.XLNetTokenizer)
+    assert list(map(int, tokenizer("Hello, my dog is cute"))) == HELLO_IDS
+    assert preprocessor.tokenizer.vocabulary_size() == 32000
+    with zipfile.ZipFile(io.BytesIO(archive)) as zipped:
+        member = zipped.getinfo("xlnet_cased_tiny/spiece.model")
+        directory = sum(
+            46 + len(info.filename) + len(info.extra)
+            for info in zipped.infolist()
+        )
+    # The end record (22 bytes), the directory, the member's local header
+    # and its compressed bytes: nothing of the weights.
+    member_bytes = (
+        30 + len(member.filename) + len(member.extra) + member.compress_size
+    )
+    assert server.bytes_sent <= 22 + 20 + directory + member_bytes
+    assert server.bytes_sent < len(archive) / 4
+    assert all(r[1] is not None for r in requests)  # Ranges only.
+    assert server.requests == requests  # The vocabulary is cached.
+    assert not (tmp_path / "cache" / "presets" / "tiny_test").exists()
+
+
+def test_vocabulary_from_the_whole_zip_when_ranges_are_ignored(test_preset):
+    test_preset.ignore_ranges = True
+    tokenizer = keras_xlnet.XLNetTokenizer.from_preset("tiny_test")
+    assert list(map(int, tokenizer("Hello, my dog is cute"))) == HELLO_IDS
+    # The whole zip was fetched once and stays for the weights.
+    requests_for_vocabulary = len(test_preset.requests)
+    with pytest.warns(UserWarning, match="32000 pieces"):
+        keras_xlnet.XLNetBackbone.from_preset("tiny_test")
+    assert len(test_preset.requests) == requests_for_vocabulary
+
+
+def test_vocabulary_with_another_checksum_is_refused(monkeypatch, tmp_path):
+    server = ReleaseServer({"tiny.zip": release_zip()})
+    source = {"kind": "release_zip", "url": server.url("tiny.zip")}
+    entry = registry_entry("tiny_test", [source], vocabulary_sha256="0" * 64)
+    use_registry(monkeypatch, tmp_path, entry)
+    try:
+        with pytest.raises(
+            keras_xlnet.PresetUnavailableError, match="sha256 differs"
+        ):
+            keras_xlnet.XLNetTokenizer.from_preset("tiny_test")
+    finally:
+        server.shutdown()
+    assert not list((tmp_path / "cache" / "vocabularies").rglob("*.model"))
+
+
+def test_wrong_architecture_is_refused_and_nothing_cached(
+    monkeypatch, tmp_path
+):
+    server = ReleaseServer({"tiny.zip": release_zip()})
+    source = {"kind": "release_zip", "url": server.url("tiny.zip")}
+    entry = registry_entry("tiny_test", [source])
+    entry["xlnet_config"] = {**entry["xlnet_config"], "n_layer": 3}
+    entry["parameter_count"] += 2496
+    use_registry(monkeypatch, tmp_path, entry)
+    try:
+        with pytest.raises(keras_xlnet.PresetUnavailableError) as error:
+            keras_xlnet.XLNetBackbone.from_preset("tiny_test")
+    finally:
+        server.shutdown()
+    assert "num_layers=2 (registry: 3)" in str(error.value)
+    assert "6,032 parameters (registry: 8,528)" in str(error.value)
+    cache = tmp_path / "cache"
+    assert not [p for p in cache.rglob("*") if p.is_file()]
+    assert not (cache / "presets" / "tiny_test").exists()
+
+
+def test_keras_hub_base_classes_load_registry_names_before_caching(
+    test_preset,
+):
+    """`keras_hub.models.*.from_preset(name)` converts on first use, into
+    the cache named by `KERAS_XLNET_CACHE` when called."""
+    _, inputs, expected = reference_fixture("tf1_original")
+    with pytest.warns(UserWarning, match="32000 pieces"):
+        classifier = keras_hub.models.TextClassifier.from_preset("tiny_test")
+    assert isinstance(classifier, keras_xlnet.XLNetClassifier)
+    np.testing.assert_allclose(
+        numpy(classifier(inputs)), expected["logits"], atol=1e-4
+    )
+    assert (
+        pathlib.Path(registry.cache_dir()) / "presets" / "tiny_test"
+    ).is_dir()
+    backbone = keras_hub.models.Backbone.from_preset("tiny_test")
+    assert isinstance(backbone, keras_xlnet.XLNetBackbone)
+    assert len(test_preset.requests) == 1
+
+
+def test_models_do_not_import_the_converters():
+    code = (
+        "import sys, keras_xlnet.models; "
+        "print(sorted(m for m in sys.modules "
+        "if m.startswith('keras_xlnet.checkpoints')))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+    )
+    assert result.stdout.strip() == "[]"
 
 
 def huggingface_cache(root, repo, source_folder):
@@ -307,23 +476,16 @@ def test_tf_checkpoint_source_with_vocabulary(monkeypatch, tmp_path):
     }
     files["spiece.model"] = open(real_vocabulary(), "rb").read()
     server = ReleaseServer(files)
-    entry = {
-        "name": "tiny_tf2",
-        "description": "test",
-        "parameter_count": 0,
-        "xlnet_config": json.loads((folder / "xlnet_config.json").read_text()),
-        "sources": [
-            {"kind": "release_zip", "url": server.url("missing.zip")},
-            {
-                "kind": "tf_checkpoint",
-                "url": server.url("ckpt/xlnet_model.ckpt"),
-                "shards": 1,
-                "vocabulary_url": server.url("spiece.model"),
-            },
-        ],
-    }
-    monkeypatch.setattr(registry, "load_registry", lambda: {"tiny_tf2": entry})
-    monkeypatch.setenv("KERAS_XLNET_CACHE", str(tmp_path / "cache"))
+    sources = [
+        {"kind": "release_zip", "url": server.url("missing.zip")},
+        {
+            "kind": "tf_checkpoint",
+            "url": server.url("ckpt/xlnet_model.ckpt"),
+            "shards": 1,
+            "vocabulary_url": server.url("spiece.model"),
+        },
+    ]
+    use_registry(monkeypatch, tmp_path, registry_entry("tiny_tf2", sources))
     try:
         with pytest.warns(UserWarning, match="32000 pieces"):
             classifier = keras_xlnet.XLNetClassifier.from_preset("tiny_tf2")

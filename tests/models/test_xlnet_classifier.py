@@ -2,11 +2,13 @@
 
 import keras
 import numpy as np
+import pytest
 from conftest import TINY_CONFIG
 from conftest import classification_gradients
 from conftest import numpy
 from conftest import packed_batch
 from conftest import right_padded
+from keras_hub.src.tests.test_case import TestCase
 
 import keras_xlnet
 
@@ -124,3 +126,54 @@ def test_fit_reduces_the_loss():
     labels = np.array([0, 1, 2, 1])
     history = classifier.fit(inputs, labels, epochs=8, batch_size=4, verbose=0)
     assert history.history["loss"][-1] < history.history["loss"][0]
+
+
+class XLNetClassifierHarnessTest(TestCase):
+    """KerasHub's own task checks: predict and fit on raw strings, tf.data
+    and split preprocessing, compile defaults, saving, a local preset with
+    the Model Garden's head."""
+
+    @pytest.fixture(autouse=True)
+    def _vocabulary_and_preset(self, tiny_vocabulary, fixture_preset):
+        self.vocabulary = tiny_vocabulary
+        self.preset, self.preset_inputs, self.preset_expected = fixture_preset
+
+    def setUp(self):
+        tokenizer = keras_xlnet.XLNetTokenizer(proto=self.vocabulary)
+        self.preprocessor = keras_xlnet.XLNetTextClassifierPreprocessor(
+            tokenizer, sequence_length=12
+        )
+        self.backbone = keras_xlnet.XLNetBackbone(
+            **{**TINY_CONFIG, "vocabulary_size": tokenizer.vocabulary_size()}
+        )
+        self.init_kwargs = {
+            "backbone": self.backbone,
+            "num_classes": 2,
+            "preprocessor": self.preprocessor,
+        }
+        self.train_data = (["the film was great", "a dull story"], [1, 0])
+        self.input_data = self.preprocessor(*self.train_data)[0]
+
+    def test_classifier_basics(self):
+        self.run_task_test(
+            cls=keras_xlnet.XLNetClassifier,
+            init_kwargs=self.init_kwargs,
+            train_data=self.train_data,
+            expected_output_shape=(2, 2),
+        )
+
+    def test_saved_model(self):
+        self.run_model_saving_test(
+            cls=keras_xlnet.XLNetClassifier,
+            init_kwargs=self.init_kwargs,
+            input_data=self.input_data,
+        )
+
+    def test_local_preset(self):
+        # The Model Garden classifier's logits (its head is in the preset).
+        self.run_preset_test(
+            cls=keras_xlnet.XLNetClassifier,
+            preset=self.preset,
+            input_data=self.preset_inputs,
+            expected_output=self.preset_expected["logits"],
+        )

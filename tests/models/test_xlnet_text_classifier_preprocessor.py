@@ -7,6 +7,7 @@ import tensorflow as tf
 from conftest import hf_slow_tokenizer
 from conftest import imdb_texts
 from conftest import real_vocabulary
+from keras_hub.src.tests.test_case import TestCase
 
 import keras_xlnet
 
@@ -240,3 +241,43 @@ def test_convert_warns_on_a_vocabulary_larger_than_the_embedding(tmp_path):
             folder, tmp_path / "preset", vocabulary=real_vocabulary()
         )
     assert (tmp_path / "preset" / "assets" / "tokenizer").exists()
+
+
+class XLNetPreprocessorHarnessTest(TestCase):
+    """KerasHub's own preprocessor checks: serialisation, `(x, y,
+    sample_weight)`, tf.data, Grain, a settable `sequence_length`, and a
+    local preset."""
+
+    def setUp(self):
+        self.init_kwargs = {
+            "tokenizer": keras_xlnet.XLNetTokenizer(proto=real_vocabulary()),
+            "sequence_length": 10,
+        }
+        self.input_data = (["Hello, my dog is cute"], [1], [1.0])
+        # Hugging Face's packing of this text: `<pad> A <sep> <cls>`.
+        self.expected_x = {
+            "token_ids": [[5, 17, 11368, 19, 94, 2288, 27, 10920, 4, 3]],
+            "padding_mask": [[0, 1, 1, 1, 1, 1, 1, 1, 1, 1]],
+            "segment_ids": [[3, 0, 0, 0, 0, 0, 0, 0, 0, 2]],
+        }
+
+    def test_preprocessor_basics(self):
+        self.run_preprocessor_test(
+            cls=keras_xlnet.XLNetTextClassifierPreprocessor,
+            init_kwargs=self.init_kwargs,
+            input_data=self.input_data,
+            expected_output=(self.expected_x, [1], [1.0]),
+        )
+
+    @pytest.fixture(autouse=True)
+    def _fixture_preset(self, fixture_preset):
+        self.preset = fixture_preset[0]
+
+    def test_local_preset(self):
+        self.run_preset_test(
+            cls=keras_xlnet.XLNetTextClassifierPreprocessor,
+            preset=self.preset,
+            init_kwargs={"sequence_length": 10},
+            input_data=self.input_data,
+            expected_output=(self.expected_x, [1], [1.0]),
+        )

@@ -7,6 +7,7 @@ import tensorflow as tf
 from conftest import hf_slow_tokenizer
 from conftest import imdb_texts
 from conftest import real_vocabulary
+from keras_hub.src.tests.test_case import TestCase
 
 import keras_xlnet
 from keras_xlnet.models.xlnet_text_normalization import normalize_python
@@ -185,3 +186,39 @@ def test_preset_keeps_the_vocabulary(tokenizer, tmp_path):
     restored = keras_xlnet.XLNetTokenizer.from_preset(str(tmp_path / "preset"))
     text = EDGE_CASES[0]
     assert as_lists([restored(text)]) == as_lists([tokenizer(text)])
+
+
+# Known ids of the real vocabulary (shared/data/PROVENANCE.md).
+KNOWN_IDS = {
+    "Hello, my dog is cute": [17, 11368, 19, 94, 2288, 27, 10920],
+    "An input text string.": [460, 5272, 1758, 4905, 9],
+}
+
+
+class XLNetTokenizerHarnessTest(TestCase):
+    """KerasHub's own tokenizer checks: serialisation, detokenize, tf.data
+    (batched and not), Grain, and a local preset."""
+
+    def setUp(self):
+        self.init_kwargs = {"proto": real_vocabulary()}
+        self.input_data = list(KNOWN_IDS)
+
+    def test_tokenizer_basics(self):
+        self.run_preprocessing_layer_test(
+            cls=keras_xlnet.XLNetTokenizer,
+            init_kwargs=self.init_kwargs,
+            input_data=self.input_data,
+            expected_output=list(KNOWN_IDS.values()),
+        )
+
+    @pytest.fixture(autouse=True)
+    def _fixture_preset(self, fixture_preset):
+        self.preset = fixture_preset[0]
+
+    def test_local_preset(self):
+        self.run_preset_test(
+            cls=keras_xlnet.XLNetTokenizer,
+            preset=self.preset,
+            input_data=self.input_data,
+            expected_output=list(KNOWN_IDS.values()),
+        )
