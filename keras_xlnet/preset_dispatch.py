@@ -29,6 +29,8 @@ _keras_hub_get_preset_loader = preset_utils.get_preset_loader
 def _is_huggingface_xlnet(preset):
     if not preset.startswith(preset_utils.HF_PREFIX):
         return False
+    if not preset_utils.check_file_exists(preset, preset_utils.CONFIG_FILE):
+        return False  # KerasHub's lookup reports it.
     config = preset_utils.load_json(preset, preset_utils.CONFIG_FILE)
     return (
         "registered_name" not in config and config.get("model_type") == "xlnet"
