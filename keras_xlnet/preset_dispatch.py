@@ -4,12 +4,15 @@ Every `from_preset` of KerasHub (`Backbone`, `Task`, `Preprocessor`,
 `Tokenizer`, and so of our subclasses) asks `get_preset_loader(preset)` for a
 loader. `install()` puts `get_preset_loader` below in its place: a registry
 name gets the registry's loader, an `hf://` XLNet in Hugging Face format is
-converted once, and anything else goes to KerasHub's own lookup unchanged.
+converted once, a local preset folder of ours gets a loader that names a
+damaged file, and anything else goes to KerasHub's own lookup unchanged.
 The converters (`keras_xlnet.checkpoints`) are imported only when one of
 these presets is asked for, so model classes never depend on them.
 """
 
 import importlib
+import json
+import os
 
 from keras_hub.src.utils import preset_utils
 
@@ -37,6 +40,23 @@ def _is_huggingface_xlnet(preset):
     )
 
 
+def _local_config(preset):
+    """The `config.json` of a local preset folder, or None elsewhere."""
+    path = os.path.join(str(preset), preset_utils.CONFIG_FILE)
+    if not os.path.isfile(path):
+        return None
+    try:
+        with open(path, encoding="utf-8") as file:
+            return json.load(file)
+    except (OSError, ValueError) as error:
+        from keras_xlnet.checkpoints.readers import CheckpointError
+
+        raise CheckpointError(
+            f"{path} cannot be read as JSON ({error}): the preset is "
+            "damaged; convert or download it again."
+        ) from None
+
+
 def get_preset_loader(preset):
     """KerasHub's `get_preset_loader`, extended to the XLNet presets."""
     if isinstance(preset, str) and preset in presets.load_registry():
@@ -47,6 +67,11 @@ def get_preset_loader(preset):
         from keras_xlnet.checkpoints.preset_loader import huggingface_loader
 
         return huggingface_loader(preset)
+    config = _local_config(preset)
+    if config and config.get("registered_name", "").startswith("keras_xlnet>"):
+        from keras_xlnet.checkpoints.preset_loader import CheckedPresetLoader
+
+        return CheckedPresetLoader(preset, config)
     return _keras_hub_get_preset_loader(preset)
 
 

@@ -1,7 +1,9 @@
 """Shared test helpers: the shared reference data and Hugging Face peers."""
 
+import http.server
 import os
 import pathlib
+import threading
 
 import keras
 import numpy as np
@@ -283,3 +285,73 @@ def fixture_preset(tmp_path_factory):
     with pytest.warns(UserWarning, match="32000 pieces"):
         convert_checkpoint(checkpoint, folder, vocabulary=real_vocabulary())
     return str(folder), inputs, expected
+
+
+class ReleaseServer(http.server.ThreadingHTTPServer):
+    """Serves files from memory on 127.0.0.1, with HTTP range requests.
+
+    `cut_after` stops one transfer after that many bytes (the connection
+    drops, as on a flaky network); `ignore_ranges` answers every request
+    with the whole file; `omit_length` sends no Content-Length; a range
+    past the end gets HTTP 416. `requests` records every request's path and
+    Range header, `bytes_sent` the body bytes served.
+    """
+
+    def __init__(self, files):
+        self.files = files
+        self.requests = []
+        self.bytes_sent = 0
+        self.cut_after = None
+        self.ignore_ranges = False
+        self.omit_length = False
+        super().__init__(("127.0.0.1", 0), _RangeHandler)
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+    def url(self, name):
+        return f"http://127.0.0.1:{self.server_address[1]}/{name}"
+
+
+def byte_range(header, size):
+    """`(start, stop)` of a `bytes=a-b`, `bytes=a-` or `bytes=-n` header."""
+    first, last = header.split("=")[1].split("-")
+    if not first:
+        return max(0, size - int(last)), size
+    return int(first), min(size, int(last) + 1) if last else size
+
+
+class _RangeHandler(http.server.BaseHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        server = self.server
+        name = self.path.lstrip("/")
+        server.requests.append((name, self.headers.get("Range")))
+        if name not in server.files:
+            self.send_error(404)
+            return
+        body = server.files[name]
+        start, stop = 0, len(body)
+        if self.headers.get("Range") and not server.ignore_ranges:
+            start, stop = byte_range(self.headers["Range"], len(body))
+            if start >= len(body):
+                self.send_response(416)
+                self.send_header("Content-Range", f"bytes */{len(body)}")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            self.send_response(206)
+            self.send_header(
+                "Content-Range", f"bytes {start}-{stop - 1}/{len(body)}"
+            )
+        else:
+            self.send_response(200)
+        if not server.omit_length:
+            self.send_header("Content-Length", str(stop - start))
+        self.end_headers()
+        payload = body[start:stop]
+        if server.cut_after is not None:
+            payload = payload[: server.cut_after]
+            server.cut_after = None
+        self.wfile.write(payload)
+        server.bytes_sent += len(payload)

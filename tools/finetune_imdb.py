@@ -89,10 +89,47 @@ def config_from(args):
     return finetune.FinetuneConfig(**values)
 
 
+# What `--demo` sets itself: its model, data and schedule.
+DEMO_SETTINGS = dict(
+    sequence_length=64,
+    batch_size=8,
+    train_steps=60,
+    warmup_steps=6,
+    learning_rate=1e-3,
+    eval_every=20,
+    eval_batch_size=8,
+    dtype="float32",
+)
+DEMO_OWNS = (
+    *DEMO_SETTINGS,
+    "preset",
+    "data_dir",
+    "train_tfrecord",
+    "eval_tfrecord",
+)
+
+
+def demo_conflicts(args):
+    """The flags given with `--demo` that it would override."""
+    defaults = parse_args([])
+    return [
+        "--" + name.replace("_", "-")
+        for name in DEMO_OWNS
+        if getattr(args, name) != getattr(defaults, name)
+    ]
+
+
 def main(argv=None):
     args = parse_args(argv)
-    config = config_from(args)
     build_classifier = train = test = None
+    if args.demo and demo_conflicts(args):
+        print(
+            f"error: --demo brings its own model, data and schedule; drop "
+            f"{', '.join(demo_conflicts(args))} or drop --demo.",
+            file=sys.stderr,
+        )
+        return 2
+    config = config_from(args)
     if args.demo:
         print(
             "DEMO: a tiny XLNet and vocabulary trained on 36 bundled reviews "
@@ -100,14 +137,7 @@ def main(argv=None):
         )
         config = dataclasses.replace(
             config,
-            sequence_length=64,
-            batch_size=8,
-            train_steps=60,
-            warmup_steps=6,
-            learning_rate=1e-3,
-            eval_every=20,
-            eval_batch_size=8,
-            dtype="float32",
+            **DEMO_SETTINGS,
             model_dir=args.model_dir
             if args.model_dir != "xlnet_imdb"
             else tempfile.mkdtemp(prefix="xlnet_demo_"),

@@ -1,5 +1,7 @@
 """`XLNetBackbone` arguments from the config files of the XLNet releases."""
 
+from keras_xlnet.checkpoints.readers import CheckpointError
+
 # `ff_activation` of the original `xlnet_config.json`: the TF code computes
 # "gelu" with the tanh approximation, which the released weights expect.
 _TF_ACTIVATIONS = {"gelu": "gelu_approximate", "relu": "relu"}
@@ -14,7 +16,7 @@ _HF_ACTIVATIONS = {
 
 def _activation(table, name, origin):
     if name not in table:
-        raise ValueError(
+        raise CheckpointError(
             f"Unsupported ff_activation {name!r} in {origin}; expected one of "
             f"{sorted(table)}."
         )
@@ -23,7 +25,7 @@ def _activation(table, name, origin):
 
 def _required(config, key, origin):
     if key not in config:
-        raise ValueError(f"{origin} has no {key!r} entry.")
+        raise CheckpointError(f"{origin} has no {key!r} entry.")
     return config[key]
 
 

@@ -37,8 +37,11 @@ class LoadedCheckpoint:
 
 
 def _read_json(path):
-    with open(path, encoding="utf-8") as file:
-        return json.load(file)
+    try:
+        with open(path, encoding="utf-8") as file:
+            return json.load(file)
+    except (OSError, ValueError) as error:
+        raise CheckpointError(f"Cannot read {path} as JSON: {error}") from None
 
 
 def _find_tf_prefix(folder):
@@ -207,6 +210,19 @@ def load_checkpoint(source, config=None, dtype=None, **backbone_overrides):
     return LoadedCheckpoint(backbone, classifier, layout, ignored, zero_filled)
 
 
+def _tokenizer(vocabulary):
+    """`XLNetTokenizer` of a SentencePiece model file, or `CheckpointError`."""
+    try:
+        tokenizer = XLNetTokenizer(proto=os.fspath(vocabulary))
+        tokenizer.vocabulary_size()
+    except Exception as error:  # TensorFlow Text raises its own errors.
+        raise CheckpointError(
+            f"The vocabulary {vocabulary} is not a SentencePiece model "
+            f"({str(error).splitlines()[0]})."
+        ) from None
+    return tokenizer
+
+
 def convert_checkpoint(source, output_dir, vocabulary=None, config=None):
     """Converts an XLNet checkpoint into a KerasHub preset folder.
 
@@ -240,16 +256,16 @@ def convert_checkpoint(source, output_dir, vocabulary=None, config=None):
         raise FileExistsError(
             f"{output_dir!r} exists; choose a new folder for the preset."
         )
+    tokenizer = None if vocabulary is None else _tokenizer(vocabulary)
     loaded = load_checkpoint(source, config=config)
-    tokenizer = None
-    if vocabulary is not None:
-        tokenizer = XLNetTokenizer(proto=os.fspath(vocabulary))
+    if tokenizer is not None:
         if tokenizer.vocabulary_size() > loaded.backbone.vocabulary_size:
             warnings.warn(
                 f"The vocabulary {vocabulary} has "
                 f"{tokenizer.vocabulary_size()} pieces but the checkpoint's "
                 f"embedding only {loaded.backbone.vocabulary_size} rows: "
-                "texts that produce larger ids cannot be embedded.",
+                "texts with larger ids are refused where they enter `fit`, "
+                "`evaluate` or `predict`.",
                 stacklevel=2,
             )
         if loaded.classifier is not None:

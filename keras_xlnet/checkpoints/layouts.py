@@ -13,6 +13,8 @@ from typing import Callable
 
 import numpy as np
 
+from keras_xlnet.checkpoints.readers import CheckpointError
+
 TF1 = "tf1"
 TF2_TFM230 = "tf2_keras_xlnet_tfm230"
 TF2_TFM240 = "tf2_xlnetbase_tfm240"
@@ -70,7 +72,7 @@ def detect_layout(keys):
     if any("rel_attn.r_w_bias" in k for k in keys):
         return HUGGINGFACE
     sample = ", ".join(keys[:5])
-    raise ValueError(
+    raise CheckpointError(
         "Unrecognised checkpoint layout: no key starts with "
         "'model/transformer/' (TF1), 'model/transformerxl_model/' (TF2, "
         "tf-models-official <= 2.3), 'model/xlnet_model/' (TF2, >= 2.4) or "

@@ -10,7 +10,9 @@ TFRecords in the format of XLNet's original preprocessing (`input_ids`,
 import os
 import tarfile
 import tempfile
+import zlib
 
+from keras_xlnet.checkpoints.downloads import DownloadError
 from keras_xlnet.checkpoints.downloads import download
 
 ACLIMDB_URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
@@ -33,11 +35,16 @@ def read_aclimdb(root, split):
                 f"{folder} does not exist: expected the aclImdb layout "
                 "<data-dir>/{train,test}/{neg,pos}/*.txt."
             )
-        for file in sorted(os.listdir(folder)):
-            if file.endswith(".txt"):
-                with open(os.path.join(folder, file), encoding="utf-8") as f:
-                    texts.append(clean_review(f.read()))
-                labels.append(label)
+        files = sorted(f for f in os.listdir(folder) if f.endswith(".txt"))
+        if not files:
+            raise FileNotFoundError(
+                f"{folder} holds no reviews (*.txt): both classes of a split "
+                "need examples."
+            )
+        for file in files:
+            with open(os.path.join(folder, file), encoding="utf-8") as f:
+                texts.append(clean_review(f.read()))
+            labels.append(label)
     return texts, labels
 
 
@@ -49,11 +56,23 @@ def download_aclimdb(cache_dir):
     archive = download(
         ACLIMDB_URL, os.path.join(cache_dir, os.path.basename(ACLIMDB_URL))
     )
-    staging = tempfile.mkdtemp(prefix=".aclImdb-", dir=cache_dir)
-    with tarfile.open(archive) as tar:
-        tar.extractall(staging, filter="data")
-    os.replace(os.path.join(staging, "aclImdb"), root)
-    os.rmdir(staging)
+    with tempfile.TemporaryDirectory(
+        prefix=".aclImdb-", dir=cache_dir
+    ) as staging:
+        try:
+            with tarfile.open(archive) as tar:
+                tar.extractall(staging, filter="data")
+        except (tarfile.TarError, EOFError, zlib.error):
+            os.remove(archive)
+            raise DownloadError(
+                f"{archive} is not a readable aclImdb archive (a truncated "
+                "or corrupt .tar.gz); it was deleted, the next run downloads "
+                "it again."
+            ) from None
+        unpacked = os.path.join(staging, "aclImdb")
+        if not os.path.isdir(unpacked):
+            raise DownloadError(f"{archive} holds no aclImdb folder.")
+        os.replace(unpacked, root)
     return root
 
 

@@ -6,6 +6,9 @@ from keras_hub.models import TextClassifier
 from keras_xlnet.layers.dropout import XLNetDropout
 from keras_xlnet.layers.last_token_pooler import XLNetLastTokenPooler
 from keras_xlnet.layers.last_token_pooler import last_real_position
+from keras_xlnet.models.input_checks import check_labels
+from keras_xlnet.models.input_checks import check_token_ids
+from keras_xlnet.models.input_checks import variables_kept_on_error
 from keras_xlnet.models.xlnet_backbone import XLNetBackbone
 from keras_xlnet.models.xlnet_backbone import xlnet_kernel_initializer
 from keras_xlnet.models.xlnet_text_classifier_preprocessor import (
@@ -99,6 +102,33 @@ class XLNetClassifier(TextClassifier):
         self.num_classes = num_classes
         self.activation = keras.activations.get(activation)
         self.dropout = dropout
+
+    def preprocess_samples(self, x, y=None, sample_weight=None):
+        """KerasHub's preprocessing of a batch, then checks that its token
+        ids fit the embedding and its integer labels name a class (see
+        `keras_xlnet.models.input_checks`)."""
+        data = super().preprocess_samples(x, y, sample_weight)
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        if isinstance(x, dict) and "token_ids" in x:
+            token_ids = check_token_ids(
+                x["token_ids"], self.backbone.vocabulary_size
+            )
+            x = {**x, "token_ids": token_ids}
+        if y is not None:
+            y = check_labels(y, self.num_classes)
+        return keras.utils.pack_x_y_sample_weight(x, y, sample_weight)
+
+    def fit(self, *args, **kwargs):
+        with variables_kept_on_error(self):
+            return super().fit(*args, **kwargs)
+
+    def evaluate(self, *args, **kwargs):
+        with variables_kept_on_error(self):
+            return super().evaluate(*args, **kwargs)
+
+    def predict(self, *args, **kwargs):
+        with variables_kept_on_error(self):
+            return super().predict(*args, **kwargs)
 
     def call(self, inputs, training=None):
         """The functional graph's computation, with the last encoder block

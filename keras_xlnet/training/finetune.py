@@ -60,7 +60,35 @@ class RecipeError(ValueError):
     """Settings or inputs that the recipe cannot run with."""
 
 
+# Settings and the smallest value each may take.
+_MINIMA = {
+    "sequence_length": 3,  # One piece, `<sep>` and `<cls>`.
+    "batch_size": 1,
+    "train_steps": 1,
+    "warmup_steps": 0,
+    "eval_every": 1,
+    "eval_batch_size": 1,
+    "accumulation_steps": 1,
+}
+
+
 def _check(config):
+    for name, minimum in _MINIMA.items():
+        value = getattr(config, name)
+        if not isinstance(value, int) or value < minimum:
+            raise RecipeError(
+                f"{name} must be an integer of at least {minimum}; "
+                f"received {value!r}."
+            )
+    for name in ("learning_rate", "clip_norm"):
+        value = getattr(config, name)
+        if not value > 0:
+            raise RecipeError(f"{name} must be positive; received {value!r}.")
+    if config.warmup_steps > config.train_steps:
+        raise RecipeError(
+            f"warmup_steps ({config.warmup_steps}) exceeds train_steps "
+            f"({config.train_steps})."
+        )
     if config.train_steps % config.eval_every:
         raise RecipeError(
             f"eval_every ({config.eval_every}) must divide train_steps "
@@ -298,8 +326,15 @@ def _train(config, classifier, train, test, callbacks):
         optimizer=make_optimizer(config),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=[],
+        # Weighted by the examples' weights: the padding examples of the
+        # last evaluation batch count 0. Keras' own `val_loss` averages
+        # batches by their size, padding included, so the reported loss is
+        # this weighted cross-entropy instead.
         weighted_metrics=[
-            keras.metrics.SparseCategoricalAccuracy(name="accuracy")
+            keras.metrics.SparseCategoricalAccuracy(name="accuracy"),
+            keras.metrics.SparseCategoricalCrossentropy(
+                from_logits=True, name="cross_entropy"
+            ),
         ],
     )
     callbacks = [
@@ -321,7 +356,7 @@ def _train(config, classifier, train, test, callbacks):
     if "val_accuracy" in history.history:
         # The last interval ended with an evaluation of the final weights.
         evaluation = {
-            "loss": history.history["val_loss"][-1],
+            "cross_entropy": history.history["val_cross_entropy"][-1],
             "accuracy": history.history["val_accuracy"][-1],
         }
     else:  # Resumed after the last interval: nothing was trained.
@@ -337,8 +372,8 @@ def _train(config, classifier, train, test, callbacks):
         "train_loss": train_logs.get("loss"),
         "last_train_metrics": train_logs,
         "eval_metrics": {
-            "loss": float(evaluation["loss"]),
-            # Weighted: the padding examples of the last batch count 0.
+            # Means over the real test examples only (see `compile` above).
+            "loss": float(evaluation["cross_entropy"]),
             "accuracy": float(evaluation["accuracy"]),
         },
     }

@@ -2,14 +2,18 @@
 
 import json
 import shutil
+import sys
 
 import keras
 import numpy as np
 import pytest
+from conftest import REPO_ROOT
 from conftest import reference_fixture
 
 import keras_xlnet
 from keras_xlnet.checkpoints.readers import TFCheckpointReader
+
+sys.path.insert(0, str(REPO_ROOT / "tools"))
 
 
 def write_tf1_checkpoint(folder, tensors, config):
@@ -165,3 +169,45 @@ def test_flipped_bit_fails_the_tensor_checksum(tmp_path):
     data.write_bytes(bytes(content))
     with pytest.raises(keras_xlnet.CheckpointError, match="Checksum"):
         keras_xlnet.load_checkpoint(folder)
+
+
+def run_convert_tool(argv, capsys):
+    """`tools/convert_checkpoint.py argv`: `(exit code, stderr)`."""
+    import convert_checkpoint as convert_tool
+
+    code = convert_tool.main([str(a) for a in argv])
+    return code, capsys.readouterr().err
+
+
+def test_convert_tool_reports_bad_inputs_in_one_line(
+    tmp_path, reference_tensors, capsys
+):
+    tensors, config = reference_tensors
+    good = write_tf1_checkpoint(tmp_path / "good", tensors, config)
+    (tmp_path / "broken.json").write_text('{"n_layer": 2,')
+    (tmp_path / "not_spm.model").write_bytes(b"not a sentencepiece model")
+    unknown = write_tf1_checkpoint(
+        tmp_path / "unknown", {"some/other/model": np.zeros(2, "f")}, config
+    )
+    cases = {
+        "unreadable --config": (
+            [good, tmp_path / "o1", "--config", tmp_path / "broken.json"],
+            "broken.json as JSON",
+        ),
+        "config lacking a field": (
+            [good, tmp_path / "o2", "--config", tmp_path / "not_spm.model"],
+            "not_spm.model as JSON",
+        ),
+        "--vocabulary not SentencePiece": (
+            [good, tmp_path / "o3", "--vocabulary", tmp_path / "not_spm.model"],
+            "not_spm.model is not a SentencePiece model",
+        ),
+        "unknown layout": ([unknown, tmp_path / "o4"], "some/other/model"),
+        "missing source": ([tmp_path / "nothing", tmp_path / "o5"], "nothing"),
+    }
+    for case, (argv, expected) in cases.items():
+        code, err = run_convert_tool(argv, capsys)
+        assert code == 1, case
+        assert err.startswith("error: ") and expected in err, (case, err)
+        assert "Traceback" not in err and len(err.splitlines()) == 1, case
+    assert not list(tmp_path.glob("o*"))

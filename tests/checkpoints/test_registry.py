@@ -1,6 +1,5 @@
 """Built-in presets: the real download path against a local HTTP server."""
 
-import http.server
 import io
 import json
 import os
@@ -9,7 +8,6 @@ import shutil
 import socket
 import subprocess
 import sys
-import threading
 import time
 import zipfile
 
@@ -18,6 +16,7 @@ import keras_hub
 import numpy as np
 import pytest
 from conftest import HuggingFacePeer
+from conftest import ReleaseServer
 from conftest import numpy
 from conftest import real_vocabulary
 from conftest import reference_fixture
@@ -32,67 +31,6 @@ VOCABULARY_SHA256 = (
     "1f8c1c0bc2854d1af911a8550288c1258af5ba50277f3a5c829b98eb86fc5646"
 )
 HELLO_IDS = [17, 11368, 19, 94, 2288, 27, 10920]  # "Hello, my dog is cute"
-
-
-class ReleaseServer(http.server.ThreadingHTTPServer):
-    """Serves files from memory on 127.0.0.1, with HTTP range requests.
-
-    `cut_after` stops one transfer after that many bytes (the connection
-    drops, as on a flaky network); `ignore_ranges` answers every request
-    with the whole file; `requests` records every request's path and Range
-    header, `bytes_sent` the body bytes served.
-    """
-
-    def __init__(self, files):
-        self.files = files
-        self.requests = []
-        self.bytes_sent = 0
-        self.cut_after = None
-        self.ignore_ranges = False
-        super().__init__(("127.0.0.1", 0), _RangeHandler)
-        threading.Thread(target=self.serve_forever, daemon=True).start()
-
-    def url(self, name):
-        return f"http://127.0.0.1:{self.server_address[1]}/{name}"
-
-
-def byte_range(header, size):
-    """`(start, stop)` of a `bytes=a-b`, `bytes=a-` or `bytes=-n` header."""
-    first, last = header.split("=")[1].split("-")
-    if not first:
-        return max(0, size - int(last)), size
-    return int(first), min(size, int(last) + 1) if last else size
-
-
-class _RangeHandler(http.server.BaseHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-    def do_GET(self):
-        server = self.server
-        name = self.path.lstrip("/")
-        server.requests.append((name, self.headers.get("Range")))
-        if name not in server.files:
-            self.send_error(404)
-            return
-        body = server.files[name]
-        start, stop = 0, len(body)
-        if self.headers.get("Range") and not server.ignore_ranges:
-            start, stop = byte_range(self.headers["Range"], len(body))
-            self.send_response(206)
-            self.send_header(
-                "Content-Range", f"bytes {start}-{stop - 1}/{len(body)}"
-            )
-        else:
-            self.send_response(200)
-        self.send_header("Content-Length", str(stop - start))
-        self.end_headers()
-        payload = body[start:stop]
-        if server.cut_after is not None:
-            payload = payload[: server.cut_after]
-            server.cut_after = None
-        self.wfile.write(payload)
-        server.bytes_sent += len(payload)
 
 
 def release_zip(padding_bytes=0):

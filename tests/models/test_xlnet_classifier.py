@@ -3,6 +3,7 @@
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 from conftest import TINY_CONFIG
 from conftest import classification_gradients
 from conftest import numpy
@@ -177,3 +178,76 @@ class XLNetClassifierHarnessTest(TestCase):
             input_data=self.preset_inputs,
             expected_output=self.preset_expected["logits"],
         )
+
+
+def bad_batch(token_id):
+    inputs = packed_batch()
+    inputs["token_ids"][0, 3] = token_id
+    return inputs
+
+
+@pytest.mark.parametrize("token_id", [99, 5000, -1])
+def test_token_ids_outside_the_embedding_are_refused(token_id):
+    """JAX reads NaN for ids past the table, every backend wraps negative
+    ids around: both are refused where the batch enters."""
+    classifier = tiny_classifier()
+    message = r"`token_ids` must lie in \[0, 99\)"
+    with pytest.raises(Exception, match=message):
+        classifier.predict(bad_batch(token_id), verbose=0)
+    with pytest.raises(Exception, match=message):
+        classifier.evaluate(bad_batch(token_id), np.zeros(3), verbose=0)
+    with pytest.raises(ValueError, match=message):
+        classifier.predict_on_batch(bad_batch(token_id))
+    # The same batch through tf.data, as `finetune` feeds it.
+    dataset = tf.data.Dataset.from_tensor_slices(bad_batch(token_id)).batch(3)
+    with pytest.raises(Exception, match=message):
+        classifier.predict(dataset, verbose=0)
+    # The model is still usable: the same numbers as a fresh copy's.
+    fresh = tiny_classifier()
+    np.testing.assert_allclose(
+        classifier.predict(packed_batch(), verbose=0),
+        fresh.predict(packed_batch(), verbose=0),
+        atol=1e-6,
+    )
+
+
+def test_text_with_ids_past_a_smaller_embedding_is_refused(tiny_vocabulary):
+    tokenizer = keras_xlnet.XLNetTokenizer(proto=tiny_vocabulary)
+    backbone = keras_xlnet.XLNetBackbone(
+        **{**TINY_CONFIG, "vocabulary_size": 10}
+    )
+    classifier = keras_xlnet.XLNetClassifier(
+        backbone,
+        num_classes=2,
+        preprocessor=keras_xlnet.XLNetPreprocessor(
+            tokenizer, sequence_length=8
+        ),
+    )
+    with pytest.raises(Exception, match=r"must lie in \[0, 10\)"):
+        classifier.predict(["the film was great"], verbose=0)
+
+
+@pytest.mark.parametrize("label", [3, -1])
+def test_labels_outside_the_classes_are_refused(label):
+    """JAX trained on with such labels without a word."""
+    classifier = tiny_classifier()
+    classifier.compile(
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        optimizer="adam",
+    )
+    labels = np.array([0, label, 1])
+    message = r"Labels must lie in \[0, 3\)"
+    with pytest.raises(Exception, match=message):
+        classifier.fit(packed_batch(), labels, verbose=0)
+    with pytest.raises(ValueError, match=message):
+        classifier.train_on_batch(packed_batch(), labels)
+    dataset = tf.data.Dataset.from_tensor_slices((packed_batch(), labels))
+    with pytest.raises(Exception, match=message):
+        classifier.fit(dataset.batch(3), verbose=0)
+    # Nothing was trained, and training still works afterwards.
+    np.testing.assert_allclose(
+        classifier.predict(packed_batch(), verbose=0),
+        tiny_classifier().predict(packed_batch(), verbose=0),
+        atol=1e-6,
+    )
+    classifier.fit(packed_batch(), np.array([0, 1, 2]), verbose=0)

@@ -104,17 +104,22 @@ def test_end_to_end_on_real_reviews(aclimdb, tiny_preset, tmp_path, capsys):
     assert json.loads(summary_text) == saved
     assert saved["total_training_steps"] == 4
 
-    # The reported accuracy covers exactly the 200 test reviews.
+    # The reported accuracy and loss cover exactly the 200 test reviews,
+    # though the last batch of 64 holds 56 padding examples.
     classifier = keras_xlnet.XLNetClassifier.from_preset(
         str(model_dir / "preset")
     )
     classifier.preprocessor.sequence_length = 64
     texts, labels = imdb.read_aclimdb(aclimdb, "test")
-    predictions = classifier.predict(texts, batch_size=64, verbose=0)
-    accuracy = float(np.mean(predictions.argmax(-1) == np.array(labels)))
+    logits = classifier.predict(texts, batch_size=64, verbose=0)
+    labels = np.array(labels)
+    accuracy = float(np.mean(logits.argmax(-1) == labels))
     assert saved["eval_metrics"]["accuracy"] == pytest.approx(
         accuracy, abs=1e-6
     )
+    log_probabilities = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+    loss = -log_probabilities[np.arange(len(labels)), labels].mean()
+    assert saved["eval_metrics"]["loss"] == pytest.approx(loss, abs=1e-5)
 
 
 def test_without_data_or_network_stops_at_once(
@@ -232,3 +237,125 @@ def test_training_from_original_tfrecords(aclimdb, tiny_preset, tmp_path):
     saved = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert saved["total_training_steps"] == 2
     assert 0.0 <= saved["eval_metrics"]["accuracy"] <= 1.0
+
+
+def run_finetune_tool(argv, capsys):
+    code = finetune_imdb.main([str(a) for a in argv])
+    return code, capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "flags, expected",
+    [
+        (["--batch-size", "0"], "batch_size must be an integer of at least 1"),
+        (
+            ["--train-steps", "0"],
+            "train_steps must be an integer of at least 1",
+        ),
+        (["--sequence-length", "0"], "sequence_length must be an integer"),
+        (["--eval-every", "0"], "eval_every must be an integer of at least 1"),
+        (["--learning-rate=-1e-5"], "learning_rate must be positive"),
+        (["--warmup-steps", "9000"], "warmup_steps (9000) exceeds"),
+        (["--demo", "--batch-size", "2"], "drop --batch-size or drop --demo"),
+        (
+            ["--demo", "--train-steps", "8", "--data-dir", "x"],
+            "drop --train-steps, --data-dir or drop --demo",
+        ),
+    ],
+)
+def test_bad_settings_end_in_one_error_line(flags, expected, tmp_path, capsys):
+    code, err = run_finetune_tool(
+        ["--model-dir", tmp_path / "run", *flags], capsys
+    )
+    assert code != 0
+    assert err.startswith("error: ") and expected in err, err
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+
+
+def aclimdb_with(root, counts):
+    """An aclImdb folder with `counts[(split, class)]` one-line reviews."""
+    for (split, name), count in counts.items():
+        folder = root / split / name
+        folder.mkdir(parents=True)
+        for i in range(count):
+            (folder / f"{i}_1.txt").write_text("a fine film")
+    return root
+
+
+@pytest.mark.parametrize(
+    "counts, empty",
+    [
+        (
+            {
+                ("train", "neg"): 0,
+                ("train", "pos"): 3,
+                ("test", "neg"): 1,
+                ("test", "pos"): 1,
+            },
+            "train/neg",
+        ),
+        (
+            {
+                ("train", "neg"): 2,
+                ("train", "pos"): 3,
+                ("test", "neg"): 0,
+                ("test", "pos"): 0,
+            },
+            "test/neg",
+        ),
+    ],
+    ids=["one class empty", "empty split"],
+)
+def test_missing_reviews_end_in_one_error_line(
+    counts, empty, tiny_preset, tmp_path, capsys
+):
+    data = aclimdb_with(tmp_path / "aclImdb", counts)
+    code, err = run_finetune_tool(
+        [
+            "--preset",
+            tiny_preset,
+            "--data-dir",
+            data,
+            "--model-dir",
+            tmp_path / "run",
+            "--train-steps",
+            "2",
+            "--eval-every",
+            "2",
+            "--warmup-steps",
+            "1",
+        ],
+        capsys,
+    )
+    assert code == 1
+    assert err.startswith("error: ") and f"{empty} holds no reviews" in err
+    assert len(err.splitlines()) == 1
+
+
+def test_corrupt_dataset_archive_is_deleted_with_a_clear_error(
+    tiny_preset, tmp_path, monkeypatch, capsys
+):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    cache = tmp_path / ".cache" / "keras_xlnet"
+    cache.mkdir(parents=True)
+    archive = cache / "aclImdb_v1.tar.gz"
+    archive.write_bytes(b"\x1f\x8b\x08 this is not a gzip stream")
+    code, err = run_finetune_tool(
+        [
+            "--preset",
+            tiny_preset,
+            "--model-dir",
+            tmp_path / "run",
+            "--train-steps",
+            "2",
+            "--eval-every",
+            "2",
+            "--warmup-steps",
+            "1",
+        ],
+        capsys,
+    )
+    assert code == 1
+    assert "is not a readable aclImdb archive" in err and "--data-dir" in err
+    assert len(err.splitlines()) == 1, err
+    assert not archive.exists()

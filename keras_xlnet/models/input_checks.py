@@ -1,0 +1,103 @@
+"""Checks of token ids and labels where a batch enters a task.
+
+Inside a compiled step a bad value cannot raise on JAX: an id past the
+embedding reads NaN there, a negative id reads a row from the end of the
+table on every backend, and a label past `num_classes` trains on silently.
+So batches are checked on the host, where they enter: in the `tf.data` or
+Grain preprocessing that KerasHub's `fit`, `evaluate` and `predict` apply,
+and in the `*_on_batch` methods. Inside a `tf.data` graph the checks are
+TensorFlow assertions, which fail the iteration with the same message.
+"""
+
+import contextlib
+
+import keras
+import numpy as np
+
+try:
+    import tensorflow as tf
+except ImportError:  # pragma: no cover - TF is a dependency.
+    tf = None
+
+
+def _in_tf_graph(values):
+    return (
+        tf is not None and tf.is_tensor(values) and not tf.executing_eagerly()
+    )
+
+
+def _check_range(values, upper, message):
+    """`values` unchanged, after checking `0 <= values < upper`; in a
+    TensorFlow graph the returned tensor carries the assertions."""
+    if _in_tf_graph(values):
+        assertions = [
+            tf.debugging.assert_non_negative(values, message=message),
+            tf.debugging.assert_less(
+                values, tf.cast(upper, values.dtype), message=message
+            ),
+        ]
+        with tf.control_dependencies(assertions):
+            return tf.identity(values)
+    array = np.asarray(values)
+    if array.size and (array.min() < 0 or array.max() >= upper):
+        outside = array[(array < 0) | (array >= upper)]
+        raise ValueError(f"{message} Received: {sorted(set(outside.tolist()))}")
+    return values
+
+
+def check_token_ids(token_ids, vocabulary_size):
+    return _check_range(
+        token_ids,
+        vocabulary_size,
+        f"`token_ids` must lie in [0, {vocabulary_size}), the rows of the "
+        "backbone's embedding: is the tokenizer the model's?",
+    )
+
+
+def check_labels(labels, num_classes):
+    """Integer labels must name a class; others (one-hot) pass as they are."""
+    dtype = getattr(labels, "dtype", None) or np.asarray(labels).dtype
+    if "int" not in keras.backend.standardize_dtype(dtype):
+        return labels
+    return _check_range(
+        labels,
+        num_classes,
+        f"Labels must lie in [0, {num_classes}), the classifier's classes.",
+    )
+
+
+def _all_variables(model):
+    optimizer = getattr(model, "optimizer", None)
+    return (
+        list(model.variables)
+        + (list(optimizer.variables) if optimizer is not None else [])
+        + list(model.metrics_variables)
+    )
+
+
+@contextlib.contextmanager
+def variables_kept_on_error(model):
+    """Keeps `model` usable after a check fails inside `fit`/`evaluate`/
+    `predict`.
+
+    Keras' JAX trainer detaches the variables' values while its loop runs
+    and reattaches them at the end; an error raised by the data in between
+    would leave them detached (the next call fails with "'NoneType' object
+    is not callable"). On an error this reattaches the last synced state,
+    else the values from before the call; variables created during the call
+    (optimizer slots, counters, metric totals) start again at zero.
+    """
+    before = {id(v): v._value for v in _all_variables(model)}
+    try:
+        yield
+    except Exception:
+        if hasattr(model, "jax_state_sync"):
+            model.jax_state_sync()
+        for variable in _all_variables(model):
+            if variable._value is None:
+                variable._value = before.get(id(variable))
+            if variable._value is None:
+                variable._value = keras.ops.zeros(
+                    variable.shape, variable.dtype
+                )
+        raise
