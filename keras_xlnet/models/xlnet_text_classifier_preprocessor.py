@@ -138,6 +138,11 @@ class XLNetTextClassifierPreprocessor(TextClassifierPreprocessor):
                 "Both texts of a pair need the same batch size; received "
                 f"batches of {[_batch_size(s) for s in segments]}."
             )
+        if xp is np:
+            # keras-hub < 0.32 packs only lists on the Python path.
+            segments = tuple(
+                s.tolist() if isinstance(s, np.ndarray) else s for s in segments
+            )
         packed = self.packer(segments, add_start_value=False)
         token_ids, segment_ids = (xp.asarray(t) for t in packed)
         real = token_ids != _PADDING

@@ -15,6 +15,7 @@ import json
 import os
 import tempfile
 import warnings
+import zipfile
 
 import h5py
 import keras
@@ -136,8 +137,39 @@ def _padded_eval_examples(texts, labels, batch_size):
     )
 
 
+SHUFFLE_BUFFER = 2048
+
+
+def shuffled_passes(dataset, size, examples, seed):
+    """At least `examples` examples from passes over `dataset` (of `size`
+    examples), each pass shuffled in an order fixed by `(seed, pass)`.
+
+    `shuffle().repeat()` reshuffles later passes in an order that depends on
+    how often the dataset was iterated before in the process (Keras' `fit`
+    iterates it more than once), so a resumed run that skips to its position
+    would read other batches than an uninterrupted one. Here the order
+    depends on the position alone.
+    """
+    if size == 0:
+        raise RecipeError("The training data hold no examples.")
+    passes = []
+    for index in range(-(-examples // size)):
+        pass_seed = np.random.SeedSequence([seed, index]).generate_state(1)[0]
+        passes.append(
+            dataset.shuffle(
+                SHUFFLE_BUFFER,
+                seed=int(pass_seed),
+                reshuffle_each_iteration=False,
+            )
+        )
+    stream = passes[0]
+    for one_pass in passes[1:]:
+        stream = stream.concatenate(one_pass)
+    return stream
+
+
 def make_datasets(config, preprocessor, train, test, skip_batches=0):
-    """tf.data pipelines: repeated shuffled training batches, padded eval."""
+    """tf.data pipelines: shuffled training batches, padded eval."""
     import tensorflow as tf
 
     micro_batch = config.batch_size // config.accumulation_steps
@@ -145,12 +177,14 @@ def make_datasets(config, preprocessor, train, test, skip_batches=0):
         train_ds = imdb.read_tfrecords(
             config.train_tfrecord, config.sequence_length
         ).map(lambda x, y, w: (x, y))
+        size = int(train_ds.reduce(0, lambda count, _: count + 1))
     else:
         texts, labels = train
         train_ds = tf.data.Dataset.from_tensor_slices((texts, labels))
+        size = len(texts)
+    examples = config.train_steps * config.batch_size
     train_ds = (
-        train_ds.shuffle(2048, seed=config.seed)
-        .repeat()
+        shuffled_passes(train_ds, size, examples, config.seed)
         .batch(micro_batch, drop_remainder=True)
         .skip(skip_batches)
     )
@@ -191,6 +225,42 @@ def make_optimizer(config):
 
 
 RANDOM_STATE_FILE = "random_state.npz"
+WEIGHTS_FILE = "latest.weights.h5"
+METADATA_FILE = "training_metadata.json"
+SETTINGS_FILE = "run_settings.json"
+# Settings a resumed run must share with the checkpoint: they fix the model,
+# the schedule and the order of the training data.
+RESUME_SETTINGS = (
+    "preset",
+    "data_dir",
+    "train_tfrecord",
+    "sequence_length",
+    "batch_size",
+    "train_steps",
+    "warmup_steps",
+    "learning_rate",
+    "clip_norm",
+    "per_replica_clip",
+    "accumulation_steps",
+    "eval_every",
+    "seed",
+)
+
+
+def _read_bytes(path):
+    with gfile.GFile(path, "rb") as file:
+        return file.read()
+
+
+def _write_bytes(path, data):
+    with gfile.GFile(path, "wb") as file:
+        file.write(data)
+
+
+def read_random_state(path):
+    """`(epoch, {variable path: state})` of a random-state file."""
+    saved = dict(np.load(io.BytesIO(_read_bytes(path))))
+    return int(saved.pop("epoch")), saved
 
 
 class RandomStateBackup(keras.callbacks.Callback):
@@ -198,7 +268,9 @@ class RandomStateBackup(keras.callbacks.Callback):
 
     Keras' weight files leave out the states of the layers' seed
     generators; without them a resumed run draws other dropout masks than
-    an uninterrupted one. Put this callback after `BackupAndRestore`.
+    an uninterrupted one. The file records its epoch, so that a crash
+    between the two writes is noticed. Put this callback after
+    `BackupAndRestore`.
     """
 
     def __init__(self, backup_dir):
@@ -214,8 +286,7 @@ class RandomStateBackup(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         if gfile.exists(self.path):
-            with gfile.GFile(self.path, "rb") as file:
-                saved = dict(np.load(io.BytesIO(file.read())))
+            _, saved = read_random_state(self.path)
             for variable in self._states():
                 variable.assign(saved[variable.path])
 
@@ -224,41 +295,115 @@ class RandomStateBackup(keras.callbacks.Callback):
             gfile.copy(self.path, self.path + ".bkp", overwrite=True)
         states = {v.path: keras.ops.convert_to_numpy(v) for v in self._states()}
         buffer = io.BytesIO()
-        np.savez(buffer, **states)
-        with gfile.GFile(self.path, "wb") as file:
-            file.write(buffer.getvalue())
+        np.savez(buffer, epoch=epoch + 1, **states)
+        _write_bytes(self.path, buffer.getvalue())
+
+
+def _checkpoint_problem(backup_dir, suffix=""):
+    """What makes the checkpoint files (names + `suffix`) unusable, or None."""
+    paths = [
+        os.path.join(backup_dir, name + suffix)
+        for name in (WEIGHTS_FILE, METADATA_FILE, RANDOM_STATE_FILE)
+    ]
+    for path in paths:
+        if not gfile.exists(path):
+            return f"{path} is missing"
+    weights, metadata, random_state = paths
+    try:
+        with gfile.GFile(weights, "rb") as file, h5py.File(file, "r"):
+            pass
+    except OSError as error:
+        return f"{weights} is unreadable ({error})"
+    try:
+        epoch = json.loads(_read_bytes(metadata))["epoch"]
+    except (ValueError, KeyError, TypeError) as error:
+        return f"{metadata} is unreadable ({error!r})"
+    try:
+        random_epoch, _ = read_random_state(random_state)
+    except (
+        OSError,
+        ValueError,
+        KeyError,
+        EOFError,
+        zipfile.BadZipFile,
+    ) as error:
+        return f"{random_state} is unreadable ({error!r})"
+    if random_epoch != epoch:
+        return (
+            f"{random_state} is of interval {random_epoch}, the weights of "
+            f"interval {epoch}"
+        )
+    return None
 
 
 def restorable_epoch(backup_dir):
     """Completed evaluation intervals of the checkpoint to resume from.
 
-    An unreadable latest checkpoint (a crash while writing it) is replaced
-    by the previous one, with a warning. `backup_dir` may be on `gs://`.
+    A latest checkpoint that is incomplete or unreadable (a crash while
+    writing it) is replaced by the previous one, with a warning; without a
+    usable previous one, `RecipeError`. `backup_dir` may be on `gs://`.
     """
-    weights = os.path.join(backup_dir, "latest.weights.h5")
-    metadata = os.path.join(backup_dir, "training_metadata.json")
-    if not gfile.exists(weights):
+    if not gfile.exists(os.path.join(backup_dir, WEIGHTS_FILE)):
         return 0
-    try:
-        with gfile.GFile(weights, "rb") as file, h5py.File(file, "r"):
-            pass
-    except OSError as error:
-        if not gfile.exists(weights + ".bkp"):
-            raise
+    problem = _checkpoint_problem(backup_dir)
+    if problem:
+        if _checkpoint_problem(backup_dir, ".bkp"):
+            raise RecipeError(
+                f"Cannot resume: {problem}, and there is no complete previous "
+                "checkpoint. Start again with another --model-dir."
+            )
         warnings.warn(
-            f"The latest checkpoint {weights} is unreadable ({error}); "
-            "resuming from the previous one.",
+            f"The latest checkpoint is unusable ({problem}); resuming from "
+            "the previous one.",
             stacklevel=2,
         )
-        for path in (
-            weights,
-            metadata,
-            os.path.join(backup_dir, RANDOM_STATE_FILE),
-        ):
-            if gfile.exists(path + ".bkp"):
-                gfile.copy(path + ".bkp", path, overwrite=True)
-    with gfile.GFile(metadata, "r") as file:
-        return json.load(file)["epoch"]
+        for name in (WEIGHTS_FILE, METADATA_FILE, RANDOM_STATE_FILE):
+            path = os.path.join(backup_dir, name)
+            gfile.copy(path + ".bkp", path, overwrite=True)
+    return json.loads(_read_bytes(os.path.join(backup_dir, METADATA_FILE)))[
+        "epoch"
+    ]
+
+
+def check_resume_settings(config, backup_dir):
+    """Records the run's settings in `backup_dir`, or, when resuming,
+    raises `RecipeError` naming each one that differs from the record."""
+    settings = {name: getattr(config, name) for name in RESUME_SETTINGS}
+    path = os.path.join(backup_dir, SETTINGS_FILE)
+    if not (config.resume and gfile.exists(path)):
+        gfile.makedirs(backup_dir)
+        _write_bytes(path, json.dumps(settings, indent=2).encode())
+        return
+    try:
+        recorded = json.loads(_read_bytes(path))
+    except ValueError as error:
+        raise RecipeError(f"Cannot resume: {path} is unreadable ({error}).")
+    changed = [
+        f"{name}={settings[name]!r} (checkpoint: {recorded.get(name)!r})"
+        for name in RESUME_SETTINGS
+        if recorded.get(name) != settings[name]
+    ]
+    if changed:
+        raise RecipeError(
+            "--resume needs the settings of the run it continues; changed: "
+            f"{', '.join(changed)}. Use the original settings, or start "
+            "again with another --model-dir."
+        )
+
+
+def prepare_model_dir(config):
+    """Checks `model_dir` before any work: `(backup folder, completed
+    evaluation intervals to resume from)`."""
+    gfile.makedirs(config.model_dir)
+    backup_dir = os.path.join(config.model_dir, "backup")
+    if not config.resume and gfile.exists(backup_dir):
+        raise RecipeError(
+            f"{backup_dir} holds a checkpoint: pass --resume to continue "
+            "from it, or choose another --model-dir."
+        )
+    check_resume_settings(config, backup_dir)
+    completed = restorable_epoch(backup_dir) if config.resume else 0
+    return backup_dir, completed
 
 
 def run(config, build_classifier=None, train=None, test=None, callbacks=()):
@@ -273,6 +418,7 @@ def run(config, build_classifier=None, train=None, test=None, callbacks=()):
         callbacks: extra Keras callbacks, run after the checkpointing one.
     """
     _check(config)
+    backup_dir, completed = prepare_model_dir(config)
     keras.utils.set_random_seed(config.seed)
     dtype = default_dtype() if config.dtype == "auto" else config.dtype
     if build_classifier is None:
@@ -290,10 +436,12 @@ def run(config, build_classifier=None, train=None, test=None, callbacks=()):
             classifier.backbone.remat = True
             for block in classifier.backbone.encoder_blocks:
                 block.remat = True
-        return _train(config, classifier, train, test, callbacks)
+        return _train(
+            config, classifier, train, test, callbacks, backup_dir, completed
+        )
 
 
-def _train(config, classifier, train, test, callbacks):
+def _train(config, classifier, train, test, callbacks, backup_dir, completed):
     preprocessor = classifier.preprocessor
     if preprocessor is None and not (
         config.train_tfrecord and config.eval_tfrecord
@@ -307,14 +455,6 @@ def _train(config, classifier, train, test, callbacks):
     if train is None and not config.train_tfrecord:
         train, test = load_texts(config)
 
-    gfile.makedirs(config.model_dir)
-    backup_dir = os.path.join(config.model_dir, "backup")
-    if not config.resume and gfile.exists(backup_dir):
-        raise RecipeError(
-            f"{backup_dir} holds a checkpoint: pass --resume to continue "
-            "from it, or choose another --model-dir."
-        )
-    completed = restorable_epoch(backup_dir) if config.resume else 0
     steps_per_epoch = config.eval_every * config.accumulation_steps
     train_ds, eval_ds = make_datasets(
         config, preprocessor, train, test, completed * steps_per_epoch
