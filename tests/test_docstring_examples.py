@@ -31,6 +31,7 @@ DOCUMENTED = {
         keras_xlnet.XLNetTextClassifierPreprocessor
     ),
     "XLNetClassifier": keras_xlnet.XLNetClassifier,
+    "enable_input_checks": keras_xlnet.enable_input_checks,
 }
 # Documented, but needing what a test machine lacks.
 NOT_RUN = {

@@ -14,6 +14,7 @@ import sys
 import tempfile
 
 from keras_xlnet import PresetUnavailableError
+from keras_xlnet.data import imdb
 from keras_xlnet.training import distribution
 from keras_xlnet.training import finetune
 
@@ -153,6 +154,7 @@ def main(argv=None):
         summary = finetune.run(config, build_classifier, train, test)
     except (
         finetune.RecipeError,
+        imdb.DataError,
         distribution.DistributionError,
         OSError,
         RuntimeError,

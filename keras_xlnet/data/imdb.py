@@ -88,6 +88,28 @@ def _feature_spec(sequence_length):
     }
 
 
+class DataError(ValueError):
+    """Data files that do not fit the run's settings."""
+
+
+def _check_record_length(path, sequence_length):
+    """Raises `DataError` unless the first record of `path` holds
+    `sequence_length` ids (parsing would fail later, deep in `tf.data`)."""
+    import tensorflow as tf
+
+    for record in tf.data.TFRecordDataset(path).take(1):
+        example = tf.train.Example.FromString(record.numpy())
+        feature = example.features.feature.get("input_ids")
+        length = len(feature.int64_list.value) if feature else None
+        if length != sequence_length:
+            raise DataError(
+                f"{path} holds sequences of {length} ids (`input_ids`), but "
+                f"the run uses --sequence-length {sequence_length}."
+            )
+        return
+    raise DataError(f"{path} holds no records.")
+
+
 def read_tfrecords(pattern, sequence_length):
     """A `tf.data.Dataset` of `(inputs, label, weight)` from TFRecords.
 
@@ -99,6 +121,7 @@ def read_tfrecords(pattern, sequence_length):
     files = tf.io.gfile.glob(pattern)
     if not files:
         raise FileNotFoundError(f"No TFRecord file matches {pattern!r}.")
+    _check_record_length(files[0], sequence_length)
     spec = _feature_spec(sequence_length)
 
     def parse(record):

@@ -101,3 +101,89 @@ def variables_kept_on_error(model):
                     variable.shape, variable.dtype
                 )
         raise
+
+
+_CHECK_INSIDE_MODELS = False
+
+
+def enable_input_checks(enabled=True):
+    """Debug switch: also check token ids inside the backbone, on every call.
+
+    Batches that enter through `fit`, `evaluate`, `predict` and the
+    `*_on_batch` methods of `XLNetClassifier` are always checked. With this
+    switch the backbone itself checks every call, also direct calls, the
+    backbone's own `predict` and a user's compiled functions: on JAX through
+    a host callback inside the compiled program, in TensorFlow graphs
+    through assertions, elsewhere on the host. It is read when a model is
+    called or traced, costs a host round trip per call on JAX, and is meant
+    for debugging: after such an error inside a compiled JAX step, reload
+    the model (Keras hands the weights' buffers to the step).
+
+    Example:
+    ```python
+    keras_xlnet.enable_input_checks()
+    backbone = keras_xlnet.XLNetBackbone(
+        vocabulary_size=100, num_layers=2, num_heads=2, hidden_dim=16,
+        intermediate_dim=32,
+    )
+    bad = {
+        "token_ids": np.array([[7, 100, 4, 3]]),
+        "padding_mask": np.ones((1, 4)),
+        "segment_ids": np.array([[0, 0, 0, 2]]),
+    }
+    try:
+        backbone.predict(bad, verbose=0)
+    except Exception as error:  # ValueError, or the backend's error type.
+        message = str(error)
+    "`token_ids` must lie in [0, 100)" in message
+    # True
+    keras_xlnet.enable_input_checks(False)
+    ```
+    """
+    global _CHECK_INSIDE_MODELS
+    _CHECK_INSIDE_MODELS = bool(enabled)
+
+
+def check_token_ids_inside_model(token_ids, vocabulary_size):
+    """`check_token_ids` wherever the backbone runs, when switched on."""
+    if not _CHECK_INSIDE_MODELS:
+        return token_ids
+    if keras.config.backend() == "jax":
+        import jax
+        import jax.experimental
+
+        if isinstance(token_ids, jax.core.Tracer):
+            # A compiled JAX program cannot raise; a host callback can. Its
+            # result is used, so the callback is never pruned.
+            return jax.experimental.io_callback(
+                lambda ids: check_token_ids(np.asarray(ids), vocabulary_size),
+                jax.ShapeDtypeStruct(token_ids.shape, token_ids.dtype),
+                token_ids,
+            )
+    return check_token_ids(token_ids, vocabulary_size)
+
+
+@keras.saving.register_keras_serializable(package="keras_xlnet")
+class XLNetTokenIdCheck(keras.layers.Layer):
+    """Passes `token_ids` through, checked when `enable_input_checks()` is
+    on (read when the model is called or traced).
+
+    Args:
+        vocabulary_size: int, the rows of the embedding that follows.
+    """
+
+    def __init__(self, vocabulary_size, **kwargs):
+        super().__init__(**kwargs)
+        self.vocabulary_size = vocabulary_size
+        self.built = True
+
+    def call(self, token_ids):
+        return check_token_ids_inside_model(token_ids, self.vocabulary_size)
+
+    def compute_output_spec(self, token_ids):
+        return keras.KerasTensor(token_ids.shape, dtype=token_ids.dtype)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"vocabulary_size": self.vocabulary_size})
+        return config

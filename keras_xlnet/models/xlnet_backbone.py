@@ -13,6 +13,7 @@ from keras_xlnet.layers.query_stream_embedding import XLNetQueryStreamEmbedding
 from keras_xlnet.layers.relative_position_encoding import (
     XLNetRelativePositionEncoding,
 )
+from keras_xlnet.models.input_checks import XLNetTokenIdCheck
 
 
 def xlnet_kernel_initializer(stddev=0.02):
@@ -101,6 +102,9 @@ class XLNetBackbone(Backbone):
 
         # === Layers ===
         initializer = xlnet_kernel_initializer()
+        self.token_id_check = XLNetTokenIdCheck(
+            vocabulary_size, dtype=dtype, name="token_id_check"
+        )
         self.token_embedding = keras.layers.Embedding(
             vocabulary_size,
             hidden_dim,
@@ -218,6 +222,7 @@ class XLNetBackbone(Backbone):
         """The encoder; `output_positions` (`[batch, P]`) restricts the last
         block's content stream to those positions."""
         memory_length = 0 if memory is None else ops.shape(memory[0])[1]
+        token_ids = self.token_id_check(token_ids)
         content = self.embeddings_dropout(
             self.token_embedding(token_ids), training=training
         )

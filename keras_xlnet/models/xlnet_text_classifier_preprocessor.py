@@ -21,6 +21,7 @@ PAD_SEGMENT_ID = 3
 # can never be mistaken for padding.
 _PADDING = -1
 TRUNCATIONS = ("round_robin", "waterfall", "longest_first")
+MIN_SEQUENCE_LENGTH = 3
 
 
 def _batch_size(token_ids):
@@ -106,6 +107,23 @@ class XLNetTextClassifierPreprocessor(TextClassifierPreprocessor):
             **kwargs,
         )
         self.padding_side = padding_side
+
+    @property
+    def sequence_length(self):
+        """The padded length; at least 3 (`<sep>`, `<cls>` and a piece)."""
+        return self._sequence_length
+
+    @sequence_length.setter
+    def sequence_length(self, value):
+        if not isinstance(value, int) or value < MIN_SEQUENCE_LENGTH:
+            raise ValueError(
+                f"`sequence_length` must be an integer of at least "
+                f"{MIN_SEQUENCE_LENGTH} (a piece, `<sep>` and `<cls>`). "
+                f"Received: sequence_length={value!r}"
+            )
+        self._sequence_length = value
+        if getattr(self, "packer", None) is not None:
+            self.packer.sequence_length = value
 
     def build(self, input_shape):
         # Skip the parent's packer (BERT-style `[CLS] A [SEP]`).

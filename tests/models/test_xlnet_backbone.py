@@ -240,3 +240,19 @@ class XLNetBackboneHarnessTest(TestCase):
                 0, 0
             ],
         )
+
+
+@pytest.mark.parametrize("token_id", [99, -1])
+def test_debug_switch_checks_token_ids_inside_the_backbone(token_id):
+    backbone = random_backbone()
+    bad = packed_batch()
+    bad["token_ids"][0, 3] = token_id
+    message = r"`token_ids` must lie in \[0, 99\)"
+    keras_xlnet.enable_input_checks()
+    try:
+        with pytest.raises(Exception, match=message):
+            backbone.predict_on_batch(bad)  # Compiled, on JAX and TF.
+        with pytest.raises(Exception, match=message):
+            backbone(bad)
+    finally:
+        keras_xlnet.enable_input_checks(False)

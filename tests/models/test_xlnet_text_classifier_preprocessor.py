@@ -281,3 +281,14 @@ class XLNetPreprocessorHarnessTest(TestCase):
             input_data=self.input_data,
             expected_output=(self.expected_x, [1], [1.0]),
         )
+
+
+@pytest.mark.parametrize("length", [0, 2, -5, 8.0])
+def test_sequence_length_too_short_is_refused(tokenizer, length):
+    """Below 3 the text was silently dropped, `<sep> <cls>` alone left."""
+    with pytest.raises(ValueError, match="at least 3"):
+        keras_xlnet.XLNetPreprocessor(tokenizer, sequence_length=length)
+    preprocessor = keras_xlnet.XLNetPreprocessor(tokenizer, sequence_length=3)
+    with pytest.raises(ValueError, match="at least 3"):
+        preprocessor.sequence_length = length
+    assert preprocessor("Hello")["token_ids"].tolist() == [17, 4, 3]

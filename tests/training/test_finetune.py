@@ -359,3 +359,38 @@ def test_corrupt_dataset_archive_is_deleted_with_a_clear_error(
     assert "is not a readable aclImdb archive" in err and "--data-dir" in err
     assert len(err.splitlines()) == 1, err
     assert not archive.exists()
+
+
+def test_tfrecords_of_another_length_end_in_one_error_line(
+    aclimdb, tiny_preset, tmp_path, capsys
+):
+    preprocessor = keras_xlnet.XLNetPreprocessor.from_preset(
+        str(tiny_preset), sequence_length=32
+    )
+    texts, labels = imdb.read_aclimdb(aclimdb, "test")
+    path = tmp_path / "train.tfrecord"
+    imdb.write_tfrecords(str(path), preprocessor, texts[:8], labels[:8])
+    code, err = run_finetune_tool(
+        [
+            "--preset",
+            tiny_preset,
+            "--train-tfrecord",
+            path,
+            "--eval-tfrecord",
+            path,
+            "--sequence-length",
+            "48",
+            "--model-dir",
+            tmp_path / "run",
+            "--train-steps",
+            "2",
+            "--eval-every",
+            "2",
+            "--warmup-steps",
+            "1",
+        ],
+        capsys,
+    )
+    assert code == 1
+    assert "holds sequences of 32 ids" in err and "--sequence-length 48" in err
+    assert len(err.splitlines()) == 1
