@@ -40,26 +40,40 @@ class _StalePart(Exception):
     """The partial file does not fit the remote one (it is longer)."""
 
 
-def _open(url, have):
-    """The response for `url` from byte `have` on; None when the server says
-    (HTTP 416) that the file has exactly `have` bytes."""
+def open_url(url, byte_range=None):
+    """`urlopen(url)`, with `Range: bytes=<byte_range>` when given.
+
+    Raises:
+        DownloadError: the server cannot be reached or answers an HTTP
+            error (kept in the error's `http_error`).
+    """
     request = urllib.request.Request(url)
-    if have:
-        request.add_header("Range", f"bytes={have}-")
+    if byte_range is not None:
+        request.add_header("Range", f"bytes={byte_range}")
     try:
         return urllib.request.urlopen(request, timeout=CONNECT_TIMEOUT)
     except urllib.error.HTTPError as error:
-        if error.code == 416 and have:
-            total = error.headers.get("Content-Range", "").rpartition("/")[2]
-            if total == str(have):
-                return None
-            raise _StalePart() from None
-        raise DownloadError(
-            f"{url}: HTTP {error.code} {error.reason}"
-        ) from None
+        failure = DownloadError(f"{url}: HTTP {error.code} {error.reason}")
+        failure.http_error = error
+        raise failure from None
     except (urllib.error.URLError, OSError) as error:
         reason = getattr(error, "reason", error)
         raise DownloadError(f"{url}: {reason}") from None
+
+
+def _open(url, have):
+    """The response for `url` from byte `have` on; None when the server says
+    (HTTP 416) that the file has exactly `have` bytes."""
+    try:
+        return open_url(url, f"{have}-" if have else None)
+    except DownloadError as error:
+        http_error = getattr(error, "http_error", None)
+        if have and http_error is not None and http_error.code == 416:
+            content_range = http_error.headers.get("Content-Range", "")
+            if content_range.rpartition("/")[2] == str(have):
+                return None
+            raise _StalePart() from None
+        raise
 
 
 def _remaining_bytes(url, have):

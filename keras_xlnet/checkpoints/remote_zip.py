@@ -6,12 +6,10 @@ header and data, transfers little more than the member itself.
 """
 
 import struct
-import urllib.error
-import urllib.request
 import zipfile
 
-from keras_xlnet.checkpoints.downloads import CONNECT_TIMEOUT
 from keras_xlnet.checkpoints.downloads import DownloadError
+from keras_xlnet.checkpoints.downloads import open_url
 
 _LOCAL_HEADER = struct.Struct("<4s5H3L2H")  # 30 bytes, `zipfile`'s layout.
 # Bytes of the end-of-central-directory record without an archive comment.
@@ -39,19 +37,7 @@ class _RemoteFile:
         self._fetch(f"-{_END_RECORD_BYTES}")
 
     def _fetch(self, byte_range):
-        request = urllib.request.Request(
-            self.url, headers={"Range": f"bytes={byte_range}"}
-        )
-        try:
-            response = urllib.request.urlopen(request, timeout=CONNECT_TIMEOUT)
-        except urllib.error.HTTPError as error:
-            raise DownloadError(
-                f"{self.url}: HTTP {error.code} {error.reason}"
-            ) from None
-        except (urllib.error.URLError, OSError) as error:
-            reason = getattr(error, "reason", error)
-            raise DownloadError(f"{self.url}: {reason}") from None
-        with response:
+        with open_url(self.url, byte_range) as response:
             content_range = response.headers.get("Content-Range", "")
             if response.status != 206 or "/" not in content_range:
                 raise RangeRequestsUnsupported(self.url)

@@ -239,6 +239,20 @@ def test_training_from_original_tfrecords(aclimdb, tiny_preset, tmp_path):
     assert 0.0 <= saved["eval_metrics"]["accuracy"] <= 1.0
 
 
+def short_run(tmp_path):
+    """Flags of a two-step run into `tmp_path / "run"`."""
+    return [
+        "--model-dir",
+        tmp_path / "run",
+        "--train-steps",
+        "2",
+        "--eval-every",
+        "2",
+        "--warmup-steps",
+        "1",
+    ]
+
+
 def run_finetune_tool(argv, capsys):
     code = finetune_imdb.main([str(a) for a in argv])
     return code, capsys.readouterr().err
@@ -316,14 +330,7 @@ def test_missing_reviews_end_in_one_error_line(
             tiny_preset,
             "--data-dir",
             data,
-            "--model-dir",
-            tmp_path / "run",
-            "--train-steps",
-            "2",
-            "--eval-every",
-            "2",
-            "--warmup-steps",
-            "1",
+            *short_run(tmp_path),
         ],
         capsys,
     )
@@ -344,14 +351,7 @@ def test_corrupt_dataset_archive_is_deleted_with_a_clear_error(
         [
             "--preset",
             tiny_preset,
-            "--model-dir",
-            tmp_path / "run",
-            "--train-steps",
-            "2",
-            "--eval-every",
-            "2",
-            "--warmup-steps",
-            "1",
+            *short_run(tmp_path),
         ],
         capsys,
     )
@@ -380,14 +380,7 @@ def test_tfrecords_of_another_length_end_in_one_error_line(
             path,
             "--sequence-length",
             "48",
-            "--model-dir",
-            tmp_path / "run",
-            "--train-steps",
-            "2",
-            "--eval-every",
-            "2",
-            "--warmup-steps",
-            "1",
+            *short_run(tmp_path),
         ],
         capsys,
     )
