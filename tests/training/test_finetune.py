@@ -140,6 +140,8 @@ def test_without_data_or_network_stops_at_once(
             "4",
             "--eval-every",
             "2",
+            "--warmup-steps",
+            "1",
         ]
     )
     assert code == 1 and time.monotonic() - start < 10
