@@ -396,7 +396,9 @@ def prepare_model_dir(config):
     evaluation intervals to resume from)`."""
     gfile.makedirs(config.model_dir)
     backup_dir = os.path.join(config.model_dir, "backup")
-    if not config.resume and gfile.exists(backup_dir):
+    if not config.resume and gfile.exists(
+        os.path.join(backup_dir, WEIGHTS_FILE)
+    ):
         raise RecipeError(
             f"{backup_dir} holds a checkpoint: pass --resume to continue "
             "from it, or choose another --model-dir."

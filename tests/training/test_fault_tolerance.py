@@ -127,3 +127,15 @@ def test_resume_with_changed_settings_is_refused(tmp_path):
         assert setting in message
     assert "learning_rate=0.0001 (checkpoint: 2e-05)" in message
     assert "train_steps" not in message
+
+
+def test_a_run_stopped_before_its_first_checkpoint_starts_again(tmp_path):
+    config = finetune.FinetuneConfig(model_dir=str(tmp_path / "run"))
+    assert finetune.prepare_model_dir(config)[1] == 0
+    # Only the settings record exists: a plain rerun may start over ...
+    changed = dataclasses.replace(config, batch_size=8)
+    assert finetune.prepare_model_dir(changed)[1] == 0
+    # ... but not once a checkpoint is there.
+    write_checkpoint(tmp_path / "run" / "backup", 1)
+    with pytest.raises(finetune.RecipeError, match="pass --resume"):
+        finetune.prepare_model_dir(config)
