@@ -1,10 +1,10 @@
 """A tiny fine-tuning run that SIGKILLs itself after its first checkpoint.
 
 Started by `test_fault_tolerance.py`. Usage:
-    python killable_run.py MODEL_DIR {kill,resume,straight} [STEPS EVERY]
+    python killable_run.py MODEL_DIR {kill,resume,straight} [STEPS EVERY BATCH]
 
-With `EVERY` steps of batch 4 per evaluation interval; above 6, an interval
-spans more than one pass over the 27 training reviews.
+With `EVERY` steps of `BATCH` reviews per evaluation interval; above 27
+reviews, an interval spans more than one pass over the training reviews.
 """
 
 import os
@@ -16,11 +16,13 @@ import keras
 from keras_xlnet.training import finetune
 
 model_dir, mode = sys.argv[1], sys.argv[2]
-steps, every = map(int, sys.argv[3:5]) if len(sys.argv) > 3 else (6, 3)
+steps, every, batch = (
+    map(int, sys.argv[3:6]) if len(sys.argv) > 3 else (6, 3, 4)
+)
 config = finetune.FinetuneConfig(
     model_dir=model_dir,
     sequence_length=32,
-    batch_size=4,
+    batch_size=batch,
     train_steps=steps,
     warmup_steps=1,
     learning_rate=1e-3,

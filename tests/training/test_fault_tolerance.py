@@ -19,10 +19,10 @@ SCRIPT = os.path.join(os.path.dirname(__file__), "killable_run.py")
 
 
 def run(model_dir, mode):
-    # 16 steps of batch 4, evaluated every 8: each interval reads 32 of the
+    # 8 steps of batch 8, evaluated every 4: each interval reads 32 of the
     # 27 training reviews, so it spans more than one pass.
     return subprocess.run(
-        [sys.executable, SCRIPT, str(model_dir), mode, "16", "8"],
+        [sys.executable, SCRIPT, str(model_dir), mode, "8", "4", "8"],
         capture_output=True,
         text=True,
         timeout=600,
