@@ -112,7 +112,8 @@ def classification_gradients(model, inputs, labels, scale=1.0):
             return scale * loss_fn(labels, logits)
 
         trainable = [v.value for v in model.trainable_variables]
-        return [np.asarray(g) for g in jax.grad(loss)(trainable)]
+        # Compiled: op by op, JAX differentiates the model slowly.
+        return [np.asarray(g) for g in jax.jit(jax.grad(loss))(trainable)]
     if backend == "tensorflow":
         import tensorflow as tf
 
@@ -170,8 +171,9 @@ class HuggingFacePeer:
         self.model.save_pretrained(self.folder, safe_serialization=True)
         self._torch = torch
 
-    def __call__(self, inputs, memory=None, **extra):
-        """Runs the HF model on batch-major numpy inputs."""
+    def __call__(self, inputs, memory=None, keep_memory=False, **extra):
+        """Runs the HF model on batch-major numpy inputs; with `memory` or
+        `keep_memory` it returns the new memory (`mems`) too."""
         torch = self._torch
         kwargs = {
             "input_ids": torch.tensor(inputs["token_ids"], dtype=torch.long),
@@ -187,6 +189,7 @@ class HuggingFacePeer:
             kwargs["mems"] = [
                 torch.tensor(np.transpose(m, (1, 0, 2))) for m in memory
             ]
+        if memory is not None or keep_memory:
             kwargs["use_mems"] = True
         for name, value in extra.items():
             kwargs[name] = torch.tensor(value, dtype=torch.float32)

@@ -12,9 +12,11 @@ class XLNetAttentionMask(keras.layers.Layer):
     A key is hidden from query `i` when it is padding, when the permutation
     mask hides it, or (`"uni"` attention) when it lies in the future of `i`;
     `same_length` also hides keys more than `M` positions in the past so that
-    every query sees the same number of keys. Memory positions are never
-    hidden by padding or permutation. The content stream may always attend
-    to its own position; the query stream may not.
+    every query sees the same number of keys. Memory positions are hidden
+    only where `memory_mask` says so, never by padding or permutation (as
+    in the reference, the padding of an earlier segment stays visible). The
+    content stream may always attend to its own position; the query stream
+    may not.
 
     Args:
         attention_type: `"bi"` or `"uni"`.
@@ -25,6 +27,8 @@ class XLNetAttentionMask(keras.layers.Layer):
         memory_length: int or scalar tensor `M`.
         perm_mask: optional `[batch, T, T]`; 1 where query `i` may not see
             token `j`.
+        memory_mask: optional `[batch, M]`, 1 (or `True`) for memory
+            positions every query may see; all are visible when omitted.
 
     Returns:
         A tuple `(content_visible, query_visible)` of boolean tensors of
@@ -42,7 +46,9 @@ class XLNetAttentionMask(keras.layers.Layer):
         self.same_length = same_length
         self.built = True
 
-    def call(self, padding_mask, memory_length=0, perm_mask=None):
+    def call(
+        self, padding_mask, memory_length=0, perm_mask=None, memory_mask=None
+    ):
         batch_size = ops.shape(padding_mask)[0]
         query_length = ops.shape(padding_mask)[1]
         key_length = query_length + memory_length
@@ -60,9 +66,12 @@ class XLNetAttentionMask(keras.layers.Layer):
                 )
             hidden = future[None]
 
-        memory_visible = ops.zeros((batch_size, memory_length), dtype="bool")
+        if memory_mask is None:
+            memory_hidden = ops.zeros((batch_size, memory_length), "bool")
+        else:
+            memory_hidden = ops.logical_not(ops.cast(memory_mask, "bool"))
         is_padding = ops.logical_not(ops.cast(padding_mask, "bool"))
-        padded_keys = ops.concatenate([memory_visible, is_padding], axis=1)
+        padded_keys = ops.concatenate([memory_hidden, is_padding], axis=1)
         hidden = ops.logical_or(hidden, padded_keys[:, None, :])
         if perm_mask is not None:
             memory_columns = ops.zeros(
@@ -78,7 +87,7 @@ class XLNetAttentionMask(keras.layers.Layer):
         return content_visible, query_visible
 
     def compute_output_spec(
-        self, padding_mask, memory_length=0, perm_mask=None
+        self, padding_mask, memory_length=0, perm_mask=None, memory_mask=None
     ):
         shape = (padding_mask.shape[0], padding_mask.shape[1], None)
         # Two distinct tensors: the functional graph tells outputs apart by

@@ -54,6 +54,57 @@ def check_token_ids(token_ids, vocabulary_size):
     )
 
 
+def segment_layout_problem(length, segment_length, max_segments):
+    """Why `length` positions are not at most `max_segments` whole
+    segments of `segment_length` (or one shorter segment); None if they
+    are."""
+    if length <= segment_length:
+        return None
+    if length % segment_length:
+        return (
+            f"An input of {length} positions is not a whole number of "
+            f"segments of {segment_length}: pack it with "
+            f"`XLNetTextClassifierPreprocessor(sequence_length="
+            f"{segment_length}, max_segments=...)`."
+        )
+    if length > segment_length * max_segments:
+        return (
+            f"An input of {length // segment_length} segments of "
+            f"{segment_length} exceeds the classifier's "
+            f"max_segments={max_segments}."
+        )
+    return None
+
+
+def check_segment_layout(token_ids, segment_length, max_segments):
+    """`token_ids` unchanged, after checking that their length is whole
+    segments (see `segment_layout_problem`); in a TensorFlow graph of
+    unknown length the returned tensor carries the assertion."""
+    length = token_ids.shape[-1]
+    if length is not None:
+        problem = segment_layout_problem(length, segment_length, max_segments)
+        if problem:
+            raise ValueError(problem)
+        return token_ids
+    if not _in_tf_graph(token_ids):
+        return token_ids
+    length = tf.shape(token_ids)[-1]
+    whole = tf.logical_and(
+        tf.equal(length % segment_length, 0),
+        length <= segment_length * max_segments,
+    )
+    assertion = tf.debugging.Assert(
+        tf.logical_or(length <= segment_length, whole),
+        [
+            f"The input length is not at most {max_segments} whole segments "
+            f"of {segment_length} (or one shorter segment):",
+            length,
+        ],
+    )
+    with tf.control_dependencies([assertion]):
+        return tf.identity(token_ids)
+
+
 def check_labels(labels, num_classes):
     """Integer labels must name a class; others (one-hot) pass as they are."""
     dtype = getattr(labels, "dtype", None) or np.asarray(labels).dtype

@@ -20,6 +20,27 @@ def xlnet_kernel_initializer(stddev=0.02):
     return keras.initializers.RandomNormal(stddev=stddev)
 
 
+def next_memory(
+    layer_input, layer_memory, memory_length=0, reuse_length=0, stop=True
+):
+    """The memory a layer keeps for the next segment (Transformer-XL).
+
+    Its earlier memory followed by this segment's input to the layer (only
+    the first `reuse_length` positions when positive), trimmed to the last
+    `memory_length` positions (`0` keeps all); without gradient unless
+    `stop=False`.
+    """
+    if reuse_length > 0:
+        layer_input = layer_input[:, :reuse_length]
+    if layer_memory is not None:
+        layer_input = ops.concatenate(
+            [ops.cast(layer_memory, layer_input.dtype), layer_input], axis=1
+        )
+    if memory_length > 0:
+        layer_input = layer_input[:, -memory_length:]
+    return ops.stop_gradient(layer_input) if stop else layer_input
+
+
 @keras.saving.register_keras_serializable(package="keras_xlnet")
 class XLNetBackbone(Backbone):
     """XLNet encoder (Yang et al., 2019) with Transformer-XL relative attention.
@@ -213,14 +234,23 @@ class XLNetBackbone(Backbone):
         padding_mask,
         segment_ids,
         memory=None,
+        memory_mask=None,
         perm_mask=None,
         target_mapping=None,
         training=None,
-        keep_memory=False,
+        keep_layer_inputs=False,
+        layer_inputs_only=False,
         output_positions=None,
     ):
-        """The encoder; `output_positions` (`[batch, P]`) restricts the last
-        block's content stream to those positions."""
+        """The encoder.
+
+        `memory_mask` (`[batch, M]`) hides memory positions;
+        `keep_layer_inputs` adds `"layer_inputs"`, each block's content
+        input (what the next segment's memory is made of);
+        `layer_inputs_only` returns just those, skipping the last block;
+        `output_positions` (`[batch, P]`) restricts the last block's content
+        stream to those positions.
+        """
         memory_length = 0 if memory is None else ops.shape(memory[0])[1]
         token_ids = self.token_id_check(token_ids)
         content = self.embeddings_dropout(
@@ -231,7 +261,10 @@ class XLNetBackbone(Backbone):
             training=training,
         )
         content_visible, query_visible = self.attention_mask(
-            padding_mask, memory_length=memory_length, perm_mask=perm_mask
+            padding_mask,
+            memory_length=memory_length,
+            perm_mask=perm_mask,
+            memory_mask=memory_mask,
         )
         segment_matrix = self.segment_matrix(
             segment_ids, memory_length=memory_length
@@ -242,18 +275,18 @@ class XLNetBackbone(Backbone):
                 self.query_stream_embedding(target_mapping), training=training
             )
 
-        new_memory = []
+        layer_inputs = []
         last = len(self.encoder_blocks) - 1
         for i, block in enumerate(self.encoder_blocks):
-            layer_memory = None if memory is None else memory[i]
-            if keep_memory:
-                new_memory.append(self._next_memory(content, layer_memory))
+            layer_inputs.append(content)
+            if layer_inputs_only and i == last:
+                return {"layer_inputs": layer_inputs}
             streams = block(
                 content,
                 position_encoding,
                 segment_matrix,
                 content_visible,
-                memory=layer_memory,
+                memory=None if memory is None else memory[i],
                 query=query,
                 query_visible=query_visible,
                 target_mapping=target_mapping,
@@ -265,24 +298,13 @@ class XLNetBackbone(Backbone):
         outputs = {
             "sequence_output": self.output_dropout(content, training=training)
         }
-        if keep_memory:
-            outputs["new_memory"] = new_memory
+        if keep_layer_inputs:
+            outputs["layer_inputs"] = layer_inputs
         if query is not None:
             outputs["query_output"] = self.output_dropout(
                 query, training=training
             )
         return outputs
-
-    def _next_memory(self, layer_input, layer_memory):
-        if self.reuse_length > 0:
-            layer_input = layer_input[:, : self.reuse_length]
-        if layer_memory is not None:
-            layer_input = ops.concatenate(
-                [ops.cast(layer_memory, layer_input.dtype), layer_input], axis=1
-            )
-        if self.memory_length > 0:
-            layer_input = layer_input[:, -self.memory_length :]
-        return ops.stop_gradient(layer_input)
 
     def encode(
         self,
@@ -338,7 +360,7 @@ class XLNetBackbone(Backbone):
                 f"`memory` must hold one tensor per layer ({self.num_layers}). "
                 f"Received {len(memory)} tensors."
             )
-        return self._encode(
+        outputs = self._encode(
             ops.convert_to_tensor(token_ids, "int32"),
             ops.convert_to_tensor(padding_mask, "int32"),
             ops.convert_to_tensor(segment_ids, "int32"),
@@ -346,8 +368,19 @@ class XLNetBackbone(Backbone):
             perm_mask=perm_mask,
             target_mapping=target_mapping,
             training=training,
-            keep_memory=True,
+            keep_layer_inputs=True,
         )
+        layer_inputs = outputs.pop("layer_inputs")
+        outputs["new_memory"] = [
+            next_memory(
+                layer_input,
+                None if memory is None else memory[i],
+                memory_length=self.memory_length,
+                reuse_length=self.reuse_length,
+            )
+            for i, layer_input in enumerate(layer_inputs)
+        ]
+        return outputs
 
     @staticmethod
     def get_layout_map(

@@ -1,19 +1,39 @@
 """XLNet sequence classification task."""
 
+import dataclasses
+
 import keras
 from keras_hub.models import TextClassifier
 
 from keras_xlnet.layers.dropout import XLNetDropout
 from keras_xlnet.layers.last_token_pooler import XLNetLastTokenPooler
-from keras_xlnet.layers.last_token_pooler import last_real_position
 from keras_xlnet.models.input_checks import check_labels
+from keras_xlnet.models.input_checks import check_segment_layout
 from keras_xlnet.models.input_checks import check_token_ids
 from keras_xlnet.models.input_checks import variables_kept_on_error
+from keras_xlnet.models.segment_recurrence import SegmentSettings
+from keras_xlnet.models.segment_recurrence import encode_last_segment
 from keras_xlnet.models.xlnet_backbone import XLNetBackbone
 from keras_xlnet.models.xlnet_backbone import xlnet_kernel_initializer
 from keras_xlnet.models.xlnet_text_classifier_preprocessor import (
     XLNetTextClassifierPreprocessor,
 )
+
+
+def _segment_setting(name, doc):
+    """A property of the classifier's `SegmentSettings`; setting it checks
+    the new settings and drops the compiled steps traced with the old."""
+
+    def get(self):
+        return getattr(self._segments, name)
+
+    def set(self, value):
+        self._segments = dataclasses.replace(self._segments, **{name: value})
+        self.train_function = None
+        self.test_function = None
+        self.predict_function = None
+
+    return property(get, set, doc=doc)
 
 
 @keras.saving.register_keras_serializable(package="keras_xlnet")
@@ -27,6 +47,16 @@ class XLNetClassifier(TextClassifier):
     block runs at that position alone: the same logits and gradients as
     computing every position, with most of one layer's work saved.
 
+    Long documents: with `segment_length`, an input of `n *
+    segment_length` positions (from a preprocessor with `max_segments=n`)
+    is read as `n` segments, each attending to XLNet's memory of the
+    earlier ones, and the head reads `<cls>` at the end of the last one.
+    Each layer's memory reaches `memory_length` positions back, so through
+    `num_layers` layers the last segment sees up to `num_layers *
+    memory_length` positions; with `memory_length=None` every earlier
+    position is in reach directly. An input no longer than
+    `segment_length` is one segment, exactly the plain classifier.
+
     Args:
         backbone: an `XLNetBackbone`.
         num_classes: int.
@@ -36,6 +66,18 @@ class XLNetClassifier(TextClassifier):
         activation: activation of the logits; `None` (default) returns
             logits, `"softmax"` probabilities.
         dropout: float, after the summary `tanh`.
+        segment_length: int, the length of one segment; `None` (default)
+            reads the whole input as one segment, unless `preprocessor`
+            packs several segments, whose `sequence_length` it then takes.
+        max_segments: int, the most segments an input may hold; defaults
+            to the preprocessor's, else 1. Inputs may hold fewer.
+        memory_length: int, how many earlier positions each layer keeps as
+            memory; `None` (default) keeps every earlier segment, `0` none.
+        memory_gradient: `"stop"` (default): gradients flow through the
+            last segment only, the memory being a constant (Transformer-XL's
+            truncated back-propagation: one forward pass per earlier
+            segment, activations of one segment); `"full"`: through every
+            segment (activations of all of them).
 
     Example:
     ```python
@@ -51,6 +93,23 @@ class XLNetClassifier(TextClassifier):
     })
     logits.shape
     # (1, 2)
+    # Reviews of up to 4 segments of 64 pieces, read with memory.
+    preprocessor = keras_xlnet.XLNetTextClassifierPreprocessor(
+        keras_xlnet.XLNetTokenizer(proto="spiece.model"),
+        sequence_length=64,
+        max_segments=4,
+    )
+    backbone = keras_xlnet.XLNetBackbone(
+        vocabulary_size=32000, num_layers=2, num_heads=2, hidden_dim=16,
+        intermediate_dim=32,
+    )
+    classifier = keras_xlnet.XLNetClassifier(
+        backbone, num_classes=2, preprocessor=preprocessor
+    )
+    classifier.segment_length
+    # 64
+    classifier.predict(["A review of 200 words ..."]).shape
+    # (1, 2)
     ```
     """
 
@@ -64,8 +123,20 @@ class XLNetClassifier(TextClassifier):
         preprocessor=None,
         activation=None,
         dropout=0.1,
+        segment_length=None,
+        max_segments=None,
+        memory_length=None,
+        memory_gradient="stop",
         **kwargs,
     ):
+        packed_segments = getattr(preprocessor, "max_segments", 1)
+        if max_segments is None:
+            max_segments = packed_segments
+        if segment_length is None and packed_segments > 1:
+            segment_length = preprocessor.sequence_length
+        segments = SegmentSettings(
+            segment_length, max_segments, memory_length, memory_gradient
+        )
         # === Layers ===
         self.backbone = backbone
         self.preprocessor = preprocessor
@@ -102,17 +173,57 @@ class XLNetClassifier(TextClassifier):
         self.num_classes = num_classes
         self.activation = keras.activations.get(activation)
         self.dropout = dropout
+        self._segments = segments
+
+    segment_length = _segment_setting(
+        "segment_length",
+        "The length of one segment (`None`: the input is one segment).",
+    )
+    max_segments = _segment_setting(
+        "max_segments", "The most segments an input may hold."
+    )
+    memory_length = _segment_setting(
+        "memory_length",
+        "Earlier positions each layer keeps (`None`: all, `0`: none).",
+    )
+    memory_gradient = _segment_setting(
+        "memory_gradient",
+        '`"stop"` (through the last segment) or `"full"` back-propagation.',
+    )
+
+    def _check_segmentation(self):
+        """Refuses a preprocessor packing segments that this classifier
+        would read otherwise."""
+        preprocessor = self.preprocessor
+        packed = getattr(preprocessor, "max_segments", 1)
+        if packed > 1 and (
+            self.segment_length != preprocessor.sequence_length
+            or self.max_segments < packed
+        ):
+            raise ValueError(
+                f"The preprocessor packs up to {packed} segments of "
+                f"{preprocessor.sequence_length}, but the classifier reads "
+                f"up to {self.max_segments} segments of "
+                f"{self.segment_length}: set the classifier's "
+                f"`segment_length = {preprocessor.sequence_length}` and "
+                f"`max_segments = {packed}`."
+            )
 
     def preprocess_samples(self, x, y=None, sample_weight=None):
         """KerasHub's preprocessing of a batch, then checks that its token
         ids fit the embedding and its integer labels name a class (see
         `keras_xlnet.models.input_checks`)."""
+        self._check_segmentation()
         data = super().preprocess_samples(x, y, sample_weight)
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         if isinstance(x, dict) and "token_ids" in x:
             token_ids = check_token_ids(
                 x["token_ids"], self.backbone.vocabulary_size
             )
+            if self.segment_length is not None:
+                token_ids = check_segment_layout(
+                    token_ids, self.segment_length, self.max_segments
+                )
             x = {**x, "token_ids": token_ids}
         if y is not None:
             y = check_labels(y, self.num_classes)
@@ -131,17 +242,17 @@ class XLNetClassifier(TextClassifier):
             return super().predict(*args, **kwargs)
 
     def call(self, inputs, training=None):
-        """The functional graph's computation, with the last encoder block
-        run only at the pooled `<cls>` position: the other positions of the
-        last layer feed nothing into the logits."""
-        padding_mask = inputs["padding_mask"]
-        pooled = self.backbone._encode(
-            inputs["token_ids"],
-            padding_mask,
-            inputs["segment_ids"],
+        """The functional graph's computation, segment by segment when the
+        input spans several, with the last encoder block run only at the
+        pooled `<cls>` position: the other positions of the last layer feed
+        nothing into the logits."""
+        pooled = encode_last_segment(
+            self.backbone,
+            inputs,
+            self._segments,
             training=training,
-            output_positions=last_real_position(padding_mask)[:, None],
-        )["sequence_output"][:, 0]
+            cls_only=True,
+        )
         summary = self.summary_dropout(
             self.summary_dense(pooled), training=training
         )
@@ -154,6 +265,10 @@ class XLNetClassifier(TextClassifier):
                 "num_classes": self.num_classes,
                 "activation": keras.activations.serialize(self.activation),
                 "dropout": self.dropout,
+                "segment_length": self.segment_length,
+                "max_segments": self.max_segments,
+                "memory_length": self.memory_length,
+                "memory_gradient": self.memory_gradient,
             }
         )
         return config

@@ -20,8 +20,23 @@ PAD_SEGMENT_ID = 3
 # Marks padding inside the packer, so that a `<pad>` id in the text itself
 # can never be mistaken for padding.
 _PADDING = -1
-TRUNCATIONS = ("round_robin", "waterfall", "longest_first")
+# "head" keeps the beginning of each text (for a pair, pieces leave the end
+# of the longer text first: XLNet's rule, also called "round_robin" or
+# "longest_first"); "waterfall" fills the first text first; "tail" and
+# "head_tail" apply to single texts.
+TRUNCATIONS = (
+    "head",
+    "tail",
+    "head_tail",
+    "round_robin",
+    "longest_first",
+    "waterfall",
+)
+SINGLE_TEXT_TRUNCATIONS = ("tail", "head_tail")
+# Sun et al. (2019) kept the first 128 and the last 382 pieces of 510.
+HEAD_TAIL_HEAD_LENGTH = 128
 MIN_SEQUENCE_LENGTH = 3
+SPECIAL_TOKENS = 2  # `<sep> <cls>` after a single text.
 
 
 def _batch_size(token_ids):
@@ -32,6 +47,42 @@ def _batch_size(token_ids):
     if shape is None or len(shape) < 2:
         return None
     return shape[0]
+
+
+def head_and_tail_lengths(truncate, budget):
+    """How many pieces `truncate` keeps from the beginning and from the end
+    of a text longer than `budget` pieces."""
+    if truncate == "tail":
+        return 0, budget
+    if truncate == "head_tail":
+        head = min(HEAD_TAIL_HEAD_LENGTH, budget // 2)
+        return head, budget - head
+    return budget, 0
+
+
+def keep_pieces(pieces, truncate, budget):
+    """The pieces of one text, or of a batch of texts, that `truncate`
+    keeps within `budget`: the first `head`, then the last `tail` of the
+    rest. Takes a list (of lists), a numpy vector, a dense `tf` vector or a
+    `tf.RaggedTensor` batch, and returns the same kind."""
+    head, tail = head_and_tail_lengths(truncate, budget)
+
+    def cut(text, concatenate):
+        if not tail:
+            return text[:head]
+        return concatenate(text[:head], text[head:][-tail:])
+
+    if tf is not None and isinstance(pieces, tf.RaggedTensor):
+        if not tail:
+            return pieces[:, :head]
+        return tf.concat([pieces[:, :head], pieces[:, head:][:, -tail:]], 1)
+    if tf is not None and isinstance(pieces, tf.Tensor):
+        return cut(pieces, lambda a, b: tf.concat([a, b], 0))
+    if isinstance(pieces, np.ndarray):
+        return cut(pieces, lambda a, b: np.concatenate([a, b]))
+    if pieces and isinstance(pieces[0], (list, np.ndarray)):
+        return [keep_pieces(text, truncate, budget) for text in pieces]
+    return cut(list(pieces), lambda a, b: a + b)
 
 
 @keras.saving.register_keras_serializable(package="keras_xlnet")
@@ -46,14 +97,27 @@ class XLNetTextClassifierPreprocessor(TextClassifierPreprocessor):
 
     Args:
         tokenizer: an `XLNetTokenizer`.
-        sequence_length: int, the padded length; settable later.
-        truncate: how texts longer than `sequence_length` are cut:
-            `"round_robin"` (default) gives each segment a token in turn,
-            which for one or two texts keeps exactly what the original's
-            longest-first truncation keeps (`"longest_first"` is accepted
-            as a name for it); `"waterfall"` fills the first segment first.
+        sequence_length: int, the padded length of one segment; settable
+            later.
+        max_segments: int, how many segments of `sequence_length` a text
+            may fill (settable later). With more than one, the output has
+            `max_segments * sequence_length` positions: the text's pieces
+            run through the segments in order, the last segment ends with
+            `<sep> <cls>` and padding fills the first ones. A text that fits
+            one segment is packed exactly as with `max_segments=1`, behind
+            whole segments of padding. `XLNetClassifier` reads such inputs
+            segment by segment with XLNet's memory (its `segment_length`).
+        truncate: which pieces of a text longer than the output are kept.
+            `"head"` (default, the reference's): the first ones; for a pair,
+            pieces leave the end of the longer text first (`"round_robin"`
+            and `"longest_first"` are other names for this rule).
+            `"waterfall"`: a pair's first text keeps all it can. For single
+            texts only: `"tail"` keeps the last pieces, `"head_tail"` the
+            first 128 (at most half) and then the last ones, which Sun et
+            al. (2019) found best for IMDB reviews.
         padding_side: `"left"` (XLNet's) or `"right"`; `XLNetClassifier`
-            pools the `<cls>` token either way.
+            pools the `<cls>` token either way. Several segments need
+            `"left"`.
 
     A pair of texts is passed as `x=(first, second)` (or as one tuple
     inside `(x, y)`): by KerasHub's convention a bare 2-tuple is `(x, y)`,
@@ -86,8 +150,9 @@ class XLNetTextClassifierPreprocessor(TextClassifierPreprocessor):
         self,
         tokenizer,
         sequence_length=512,
-        truncate="round_robin",
+        truncate="head",
         padding_side="left",
+        max_segments=1,
         **kwargs,
     ):
         if truncate not in TRUNCATIONS:
@@ -100,13 +165,14 @@ class XLNetTextClassifierPreprocessor(TextClassifierPreprocessor):
                 "`padding_side` must be 'left' or 'right'. "
                 f"Received: padding_side={padding_side!r}"
             )
+        self.padding_side = padding_side
+        self.max_segments = max_segments
         super().__init__(
             tokenizer=tokenizer,
             sequence_length=sequence_length,
             truncate=truncate,
             **kwargs,
         )
-        self.padding_side = padding_side
 
     @property
     def sequence_length(self):
@@ -122,8 +188,38 @@ class XLNetTextClassifierPreprocessor(TextClassifierPreprocessor):
                 f"Received: sequence_length={value!r}"
             )
         self._sequence_length = value
+        self._resize_packer()
+
+    @property
+    def max_segments(self):
+        """How many segments of `sequence_length` a text may fill."""
+        return self._max_segments
+
+    @max_segments.setter
+    def max_segments(self, value):
+        if not isinstance(value, int) or value < 1:
+            raise ValueError(
+                "`max_segments` must be a positive integer. "
+                f"Received: max_segments={value!r}"
+            )
+        if value > 1 and self.padding_side != "left":
+            raise ValueError(
+                "Several segments need padding_side='left' (the padding "
+                "fills the first segments and `<cls>` ends the last one). "
+                f"Received: padding_side={self.padding_side!r}, "
+                f"max_segments={value}"
+            )
+        self._max_segments = value
+        self._resize_packer()
+
+    @property
+    def output_length(self):
+        """The number of positions of each packed text."""
+        return self.sequence_length * self.max_segments
+
+    def _resize_packer(self):
         if getattr(self, "packer", None) is not None:
-            self.packer.sequence_length = value
+            self.packer.sequence_length = self.output_length
 
     def build(self, input_shape):
         # Skip the parent's packer (BERT-style `[CLS] A [SEP]`).
@@ -139,7 +235,7 @@ class XLNetTextClassifierPreprocessor(TextClassifierPreprocessor):
             truncate="waterfall"
             if self.truncate == "waterfall"
             else "round_robin",
-            sequence_length=self.sequence_length,
+            sequence_length=self.output_length,
             padding_side=self.padding_side,
         )
 
@@ -150,6 +246,11 @@ class XLNetTextClassifierPreprocessor(TextClassifierPreprocessor):
                 f"XLNet packs one or two texts per example; received {len(x)}."
             )
         segments = tuple(self.tokenizer(segment) for segment in x)
+        if self.truncate in SINGLE_TEXT_TRUNCATIONS and len(segments) > 1:
+            raise ValueError(
+                f"truncate={self.truncate!r} applies to single texts; pairs "
+                "are cut with 'head' or 'waterfall'."
+            )
         sizes = {_batch_size(segment) for segment in segments}
         if len(sizes - {None}) > 1:
             raise ValueError(
@@ -161,6 +262,9 @@ class XLNetTextClassifierPreprocessor(TextClassifierPreprocessor):
             segments = tuple(
                 s.tolist() if isinstance(s, np.ndarray) else s for s in segments
             )
+        if self.truncate in SINGLE_TEXT_TRUNCATIONS:
+            budget = self.output_length - SPECIAL_TOKENS
+            segments = (keep_pieces(segments[0], self.truncate, budget),)
         packed = self.packer(segments, add_start_value=False)
         token_ids, segment_ids = (xp.asarray(t) for t in packed)
         real = token_ids != _PADDING
@@ -186,5 +290,10 @@ class XLNetTextClassifierPreprocessor(TextClassifierPreprocessor):
 
     def get_config(self):
         config = super().get_config()
-        config.update({"padding_side": self.padding_side})
+        config.update(
+            {
+                "padding_side": self.padding_side,
+                "max_segments": self.max_segments,
+            }
+        )
         return config
