@@ -136,6 +136,99 @@ def test_longest_first_is_round_robin(tokenizer):
     assert_same(numpy_outputs(a(x=x)), numpy_outputs(b(x=x)))
 
 
+@pytest.fixture(scope="module")
+def long_and_short_review():
+    """The longest review of the sample (1788 pieces) and a short one, with
+    their pieces from Hugging Face's tokenizer (the reference)."""
+    hf = hf_slow_tokenizer()
+    texts = imdb_texts()
+    pieces = [hf.encode(t, add_special_tokens=False) for t in texts]
+    longest = max(range(len(texts)), key=lambda i: len(pieces[i]))
+    short = min(range(len(texts)), key=lambda i: abs(len(pieces[i]) - 100))
+    assert len(pieces[longest]) > 1024 and len(pieces[short]) < 510
+    return [texts[longest], texts[short]], [pieces[longest], pieces[short]]
+
+
+def packed(pieces, length):
+    """`pieces <sep> <cls>` left-padded to `length`, as the reference packs
+    a single text."""
+    ids = pieces + [4, 3]
+    padding = length - len(ids)
+    return {
+        "token_ids": np.array([5] * padding + ids),
+        "segment_ids": np.array([3] * padding + [0] * len(pieces) + [0, 2]),
+        "padding_mask": np.array([0] * padding + [1] * len(ids)),
+    }
+
+
+KEPT = {
+    "head": lambda pieces, budget: pieces[:budget],
+    "tail": lambda pieces, budget: pieces[-budget:],
+    # Sun et al. (2019): the first 128 pieces and the last 382 of 510.
+    "head_tail": lambda pieces, budget: (
+        pieces[:128] + pieces[-(budget - 128) :]
+    ),
+}
+
+
+@pytest.mark.parametrize("truncate", sorted(KEPT))
+@pytest.mark.parametrize("max_segments", [1, 2])
+def test_truncation_keeps_the_stated_pieces(
+    tokenizer, long_and_short_review, truncate, max_segments
+):
+    texts, pieces = long_and_short_review
+    preprocessor = keras_xlnet.XLNetPreprocessor(
+        tokenizer, 512, truncate=truncate, max_segments=max_segments
+    )
+    length = 512 * max_segments
+    budget = length - 2
+    expected = [
+        packed(KEPT[truncate](pieces[0], budget), length),
+        packed(pieces[1], length),  # Short: untouched.
+    ]
+    stacked = {k: np.stack([e[k] for e in expected]) for k in expected[0]}
+    assert_same(numpy_outputs(preprocessor(texts)), stacked)
+    assert_same(tf_data_outputs(preprocessor, texts), stacked)
+    for text, one in zip(texts, expected):
+        assert_same(numpy_outputs(preprocessor(text)), one)
+    unbatched = tf.data.Dataset.from_tensor_slices(texts).map(preprocessor)
+    for batch, one in zip(unbatched, expected):
+        assert_same({k: v.numpy() for k, v in batch.items()}, one)
+
+
+def test_a_short_text_over_segments_is_packed_as_in_one(tokenizer):
+    one = keras_xlnet.XLNetPreprocessor(tokenizer, 16)
+    three = keras_xlnet.XLNetPreprocessor(tokenizer, 16, max_segments=3)
+    text = "A short review."
+    outputs = numpy_outputs(three(text))
+    assert_same(
+        {k: v[-16:] for k, v in outputs.items()}, numpy_outputs(one(text))
+    )
+    assert outputs["padding_mask"][:32].sum() == 0
+    assert set(outputs["segment_ids"][:32]) == {3}
+
+
+def test_head_tail_keeps_half_of_a_short_budget(tokenizer):
+    preprocessor = keras_xlnet.XLNetPreprocessor(
+        tokenizer, 10, truncate="head_tail"
+    )
+    text = "one two three four five six seven eight nine ten eleven"
+    pieces = list(map(int, tokenizer(text)))
+    assert len(pieces) > 8
+    token_ids = numpy_outputs(preprocessor(text))["token_ids"]
+    assert token_ids.tolist() == pieces[:4] + pieces[-4:] + [4, 3]
+
+
+def test_segment_settings_are_saved(tokenizer):
+    preprocessor = keras_xlnet.XLNetPreprocessor(
+        tokenizer, 64, truncate="head_tail", max_segments=4
+    )
+    config = preprocessor.get_config()
+    assert (config["max_segments"], config["truncate"]) == (4, "head_tail")
+    restored = keras_xlnet.XLNetPreprocessor.from_config(config)
+    assert restored.output_length == 256
+
+
 def test_errors(tokenizer):
     with pytest.raises(ValueError, match="truncate"):
         keras_xlnet.XLNetPreprocessor(tokenizer, truncate="middle")
@@ -148,6 +241,14 @@ def test_errors(tokenizer):
         preprocessor(x=("a", "b", "c"))
     with pytest.raises(TypeError, match="received None"):
         preprocessor(None)
+    with pytest.raises(ValueError, match="single texts"):
+        keras_xlnet.XLNetPreprocessor(tokenizer, truncate="tail")(x=("a", "b"))
+    with pytest.raises(ValueError, match="max_segments"):
+        keras_xlnet.XLNetPreprocessor(tokenizer, max_segments=0)
+    with pytest.raises(ValueError, match="padding_side='left'"):
+        keras_xlnet.XLNetPreprocessor(
+            tokenizer, max_segments=2, padding_side="right"
+        )
 
 
 def test_classifier_from_fixture_same_logits_from_strings_and_hf_ids():
