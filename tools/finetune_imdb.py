@@ -32,6 +32,34 @@ def parse_args(argv):
     p.add_argument(
         "--sequence-length", type=int, default=defaults.sequence_length
     )
+    p.add_argument(
+        "--max-segments",
+        type=int,
+        default=defaults.max_segments,
+        help="read reviews as up to this many segments of --sequence-length "
+        "with XLNet's memory (1: the tutorial's first 512 pieces)",
+    )
+    p.add_argument(
+        "--memory-length",
+        type=int,
+        default=defaults.memory_length,
+        help="earlier positions each layer keeps as memory (default: all, "
+        "0: none)",
+    )
+    p.add_argument(
+        "--memory-gradient",
+        default=defaults.memory_gradient,
+        choices=["stop", "full"],
+        help="back-propagate through the last segment only (stop, "
+        "Transformer-XL's) or through every segment (full, more memory)",
+    )
+    p.add_argument(
+        "--truncate",
+        default=defaults.truncate,
+        choices=["head", "tail", "head_tail"],
+        help="which pieces of a longer review are kept: the first (head, the "
+        "tutorial's), the last, or the first 128 and the last",
+    )
     p.add_argument("--batch-size", type=int, default=defaults.batch_size)
     p.add_argument("--train-steps", type=int, default=defaults.train_steps)
     p.add_argument("--warmup-steps", type=int, default=defaults.warmup_steps)

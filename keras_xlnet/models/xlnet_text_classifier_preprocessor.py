@@ -49,6 +49,12 @@ def _batch_size(token_ids):
     return shape[0]
 
 
+def _packer_truncation(truncate):
+    """The packer's rule: "waterfall", or "round_robin" (XLNet's, and the
+    one a text cut beforehand to fit never reaches)."""
+    return "waterfall" if truncate == "waterfall" else "round_robin"
+
+
 def head_and_tail_lengths(truncate, budget):
     """How many pieces `truncate` keeps from the beginning and from the end
     of a text longer than `budget` pieces."""
@@ -155,11 +161,6 @@ class XLNetTextClassifierPreprocessor(TextClassifierPreprocessor):
         max_segments=1,
         **kwargs,
     ):
-        if truncate not in TRUNCATIONS:
-            raise ValueError(
-                f"`truncate` must be one of {TRUNCATIONS}. "
-                f"Received: truncate={truncate!r}"
-            )
         if padding_side not in ("left", "right"):
             raise ValueError(
                 "`padding_side` must be 'left' or 'right'. "
@@ -189,6 +190,22 @@ class XLNetTextClassifierPreprocessor(TextClassifierPreprocessor):
             )
         self._sequence_length = value
         self._resize_packer()
+
+    @property
+    def truncate(self):
+        """Which pieces of a text longer than the output are kept."""
+        return self._truncate
+
+    @truncate.setter
+    def truncate(self, value):
+        if value not in TRUNCATIONS:
+            raise ValueError(
+                f"`truncate` must be one of {TRUNCATIONS}. "
+                f"Received: truncate={value!r}"
+            )
+        self._truncate = value
+        if getattr(self, "packer", None) is not None:
+            self.packer.truncate = _packer_truncation(value)
 
     @property
     def max_segments(self):
@@ -232,9 +249,7 @@ class XLNetTextClassifierPreprocessor(TextClassifierPreprocessor):
                 self.tokenizer.cls_token_id,
             ],
             pad_value=_PADDING,
-            truncate="waterfall"
-            if self.truncate == "waterfall"
-            else "round_robin",
+            truncate=_packer_truncation(self.truncate),
             sequence_length=self.output_length,
             padding_side=self.padding_side,
         )

@@ -38,6 +38,12 @@ class FinetuneConfig:
     eval_tfrecord: str = None
     model_dir: str = "xlnet_imdb"
     sequence_length: int = 512
+    # Long reviews (see `XLNetClassifier`): segments of `sequence_length`
+    # read with memory; one segment is the tutorial's recipe.
+    max_segments: int = 1
+    memory_length: int = None
+    memory_gradient: str = "stop"
+    truncate: str = "head"
     batch_size: int = 32
     train_steps: int = 4000
     warmup_steps: int = 500
@@ -64,6 +70,7 @@ class RecipeError(ValueError):
 # Settings and the smallest value each may take.
 _MINIMA = {
     "sequence_length": 3,  # One piece, `<sep>` and `<cls>`.
+    "max_segments": 1,
     "batch_size": 1,
     "train_steps": 1,
     "warmup_steps": 0,
@@ -74,6 +81,11 @@ _MINIMA = {
 
 
 def _check(config):
+    from keras_xlnet.models.segment_recurrence import SegmentSettings
+    from keras_xlnet.models.xlnet_text_classifier_preprocessor import (
+        TRUNCATIONS,
+    )
+
     for name, minimum in _MINIMA.items():
         value = getattr(config, name)
         if not isinstance(value, int) or value < minimum:
@@ -85,6 +97,27 @@ def _check(config):
         value = getattr(config, name)
         if not value > 0:
             raise RecipeError(f"{name} must be positive; received {value!r}.")
+    try:
+        SegmentSettings(
+            config.sequence_length if config.max_segments > 1 else None,
+            config.max_segments,
+            config.memory_length,
+            config.memory_gradient,
+        )
+    except ValueError as error:
+        raise RecipeError(str(error)) from None
+    if config.truncate not in TRUNCATIONS:
+        raise RecipeError(
+            f"truncate must be one of {TRUNCATIONS}; received "
+            f"{config.truncate!r}."
+        )
+    if config.max_segments > 1 and (
+        config.train_tfrecord or config.eval_tfrecord
+    ):
+        raise RecipeError(
+            "max_segments > 1 reads the reviews' texts (--data-dir): the "
+            "TFRecords hold one packed segment each."
+        )
     if config.warmup_steps > config.train_steps:
         raise RecipeError(
             f"warmup_steps ({config.warmup_steps}) exceeds train_steps "
@@ -235,6 +268,10 @@ RESUME_SETTINGS = (
     "data_dir",
     "train_tfrecord",
     "sequence_length",
+    "max_segments",
+    "memory_length",
+    "memory_gradient",
+    "truncate",
     "batch_size",
     "train_steps",
     "warmup_steps",
@@ -378,10 +415,13 @@ def check_resume_settings(config, backup_dir):
         recorded = json.loads(_read_bytes(path))
     except ValueError as error:
         raise RecipeError(f"Cannot resume: {path} is unreadable ({error}).")
+    # A record from before a setting existed holds its default.
+    defaults = dataclasses.asdict(FinetuneConfig())
+    recorded = {name: recorded.get(name, defaults[name]) for name in settings}
     changed = [
-        f"{name}={settings[name]!r} (checkpoint: {recorded.get(name)!r})"
+        f"{name}={settings[name]!r} (checkpoint: {recorded[name]!r})"
         for name in RESUME_SETTINGS
-        if recorded.get(name) != settings[name]
+        if recorded[name] != settings[name]
     ]
     if changed:
         raise RecipeError(
@@ -454,6 +494,13 @@ def _train(config, classifier, train, test, callbacks, backup_dir, completed):
         )
     if preprocessor is not None:
         preprocessor.sequence_length = config.sequence_length
+        preprocessor.max_segments = config.max_segments
+        preprocessor.truncate = config.truncate
+    if config.max_segments > 1:
+        classifier.segment_length = config.sequence_length
+    classifier.max_segments = config.max_segments
+    classifier.memory_length = config.memory_length
+    classifier.memory_gradient = config.memory_gradient
     if train is None and not config.train_tfrecord:
         train, test = load_texts(config)
 

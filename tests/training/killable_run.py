@@ -21,7 +21,8 @@ steps, every, batch = (
 )
 config = finetune.FinetuneConfig(
     model_dir=model_dir,
-    sequence_length=32,
+    sequence_length=16,
+    max_segments=2,  # Resumes with XLNet's memory between segments.
     batch_size=batch,
     train_steps=steps,
     warmup_steps=1,

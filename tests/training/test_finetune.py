@@ -168,7 +168,14 @@ def test_tfrecords_round_trip(aclimdb, tiny_preset, tmp_path):
         assert int(label) == labels[i] and float(weight) == 1.0
 
 
-@pytest.mark.parametrize("flags", [[], ["--remat"]], ids=["plain", "remat"])
+SEGMENTS = ["--max-segments", "2", "--truncate", "tail"]
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [[], ["--remat", "--memory-gradient", "full", *SEGMENTS]],
+    ids=["plain", "remat_segments"],
+)
 def test_demo_from_the_command_line(tmp_path, flags):
     jax_only()
     start = time.monotonic()
@@ -194,6 +201,11 @@ def test_demo_from_the_command_line(tmp_path, flags):
         str(tmp_path / "demo" / "preset")
     )
     assert classifier.predict(["a great film"], verbose=0).shape == (1, 2)
+    if flags:
+        preprocessor = classifier.preprocessor
+        assert (preprocessor.max_segments, preprocessor.truncate) == (2, "tail")
+        assert (classifier.segment_length, classifier.max_segments) == (64, 2)
+        assert classifier.memory_gradient == "full"
 
 
 def test_training_from_original_tfrecords(aclimdb, tiny_preset, tmp_path):
@@ -271,6 +283,12 @@ def run_finetune_tool(argv, capsys):
         (["--sequence-length", "0"], "sequence_length must be an integer"),
         (["--eval-every", "0"], "eval_every must be an integer of at least 1"),
         (["--learning-rate=-1e-5"], "learning_rate must be positive"),
+        (["--max-segments", "0"], "max_segments must be an integer"),
+        (["--memory-length=-1"], "`memory_length` must be a non-negative"),
+        (
+            ["--max-segments", "2", "--train-tfrecord", "x"],
+            "TFRecords hold one packed segment",
+        ),
         (["--warmup-steps", "9000"], "warmup_steps (9000) exceeds"),
         (["--demo", "--batch-size", "2"], "drop --batch-size or drop --demo"),
         (
