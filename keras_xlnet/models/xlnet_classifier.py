@@ -68,7 +68,8 @@ class XLNetClassifier(TextClassifier):
         dropout: float, after the summary `tanh`.
         segment_length: int, the length of one segment; `None` (default)
             reads the whole input as one segment, unless `preprocessor`
-            packs several segments, whose `sequence_length` it then takes.
+            packs several segments: then its `sequence_length` and
+            `max_segments` are taken.
         max_segments: int, the most segments an input may hold; defaults
             to the preprocessor's, else 1. Inputs may hold fewer.
         memory_length: int, how many earlier positions each layer keeps as
@@ -130,10 +131,13 @@ class XLNetClassifier(TextClassifier):
         **kwargs,
     ):
         packed_segments = getattr(preprocessor, "max_segments", 1)
+        if segment_length is None and packed_segments > 1:
+            # A classifier not set up for segments (a preset's, say) reads
+            # them the way its preprocessor packs them.
+            segment_length = preprocessor.sequence_length
+            max_segments = max(max_segments or 1, packed_segments)
         if max_segments is None:
             max_segments = packed_segments
-        if segment_length is None and packed_segments > 1:
-            segment_length = preprocessor.sequence_length
         segments = SegmentSettings(
             segment_length, max_segments, memory_length, memory_gradient
         )

@@ -6,6 +6,7 @@ whose permutation mask gives every segment the keys it sees with memory.
 """
 
 import keras
+import keras_hub
 import numpy as np
 import pytest
 from conftest import TINY_CONFIG
@@ -484,3 +485,16 @@ def test_remat_keeps_logits_and_full_gradients():
         classification_gradients(remat, inputs, LABELS),
     ):
         np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+def test_a_preset_classifier_reads_its_preprocessors_segments(fixture_preset):
+    folder, _, _ = fixture_preset
+    preprocessor = keras_xlnet.XLNetPreprocessor.from_preset(
+        folder, sequence_length=16, max_segments=3
+    )
+    for task_class in (
+        keras_xlnet.XLNetClassifier,
+        keras_hub.models.TextClassifier,
+    ):
+        classifier = task_class.from_preset(folder, preprocessor=preprocessor)
+        assert (classifier.segment_length, classifier.max_segments) == (16, 3)
