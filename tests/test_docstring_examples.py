@@ -19,6 +19,7 @@ import tensorflow as tf
 from conftest import real_vocabulary
 
 import keras_xlnet
+from keras_xlnet.data import length_buckets
 
 EXAMPLE = re.compile(r"Example:\n\s*```python\n(.*?)\n\s*```", re.DOTALL)
 
@@ -32,6 +33,10 @@ DOCUMENTED = {
     ),
     "XLNetClassifier": keras_xlnet.XLNetClassifier,
     "enable_input_checks": keras_xlnet.enable_input_checks,
+}
+# Helpers imported from their modules.
+DOCUMENTED_HELPERS = {
+    "length_buckets.predict_by_length": length_buckets.predict_by_length,
 }
 # Documented, but needing what a test machine lacks.
 NOT_RUN = {
@@ -109,9 +114,10 @@ def example_folder(tmp_path, monkeypatch):
     keras.utils.set_random_seed(0)
 
 
-@pytest.mark.parametrize("name", sorted(DOCUMENTED))
+@pytest.mark.parametrize("name", sorted({**DOCUMENTED, **DOCUMENTED_HELPERS}))
 def test_example_runs_and_shows_true_values(name, example_folder):
-    assert run_example(example_of(DOCUMENTED[name])) >= 1
+    documented = {**DOCUMENTED, **DOCUMENTED_HELPERS}[name]
+    assert run_example(example_of(documented)) >= 1
 
 
 def has_example(member):

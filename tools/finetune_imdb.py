@@ -71,6 +71,13 @@ def parse_args(argv):
         "--eval-batch-size", type=int, default=defaults.eval_batch_size
     )
     p.add_argument(
+        "--eval-bucket-width",
+        type=int,
+        default=defaults.eval_bucket_width,
+        help="evaluate in length order, padding each batch to a multiple of "
+        "this (same metrics, less padding); 0 pads to --sequence-length",
+    )
+    p.add_argument(
         "--distribution",
         default="auto",
         choices=[

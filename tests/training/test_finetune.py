@@ -70,6 +70,39 @@ def test_eval_padding_examples_weigh_nothing():
     assert texts == ["a", "b", "c", ""] and weights == [1, 1, 1, 0]
 
 
+def test_length_ordered_evaluation_gives_the_padded_metrics(tmp_path):
+    import keras
+
+    train, test = finetune.demo_data()
+    test = (test[0][:12], test[1][:12])
+    classifier = finetune.demo_classifier(train[0], str(tmp_path))
+    preprocessor = classifier.preprocessor
+    preprocessor.sequence_length = 128
+    classifier.preprocessor = None
+    classifier.compile(
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        weighted_metrics=["accuracy"],
+    )
+    results, widths = [], []
+    for bucket_width in (0, 32):
+        config = finetune.FinetuneConfig(
+            sequence_length=128,
+            train_steps=1,
+            eval_batch_size=5,  # Padding examples in the last batch.
+            eval_bucket_width=bucket_width,
+        )
+        _, eval_ds = finetune.make_datasets(config, preprocessor, train, test)
+        widths.append({x["token_ids"].shape[1] for x, _, _ in eval_ds})
+        results.append(
+            classifier.evaluate(eval_ds, return_dict=True, verbose=0)
+        )
+    assert widths[0] == {128} and min(widths[1]) < 128
+    assert results[1]["accuracy"] == results[0]["accuracy"]
+    np.testing.assert_allclose(
+        results[1]["loss"], results[0]["loss"], rtol=1e-5
+    )
+
+
 def test_end_to_end_on_real_reviews(aclimdb, tiny_preset, tmp_path, capsys):
     jax_only()
     model_dir = tmp_path / "run"
