@@ -91,3 +91,10 @@ def test_segments_beyond_one_are_kept_whole(tiny_text_classifier):
 def test_bad_bucket_width_is_refused():
     with pytest.raises(ValueError, match="bucket_width"):
         length_buckets.trim_padding(512, bucket_width=0)
+
+
+def test_right_padding_is_refused(tiny_text_classifier):
+    preprocessor = tiny_text_classifier.preprocessor
+    preprocessor.padding_side = "right"
+    with pytest.raises(ValueError, match="padding_side='left'"):
+        length_buckets.length_sorted_dataset(preprocessor, ["a film"])

@@ -317,6 +317,10 @@ def run_finetune_tool(argv, capsys):
         (["--eval-every", "0"], "eval_every must be an integer of at least 1"),
         (["--learning-rate=-1e-5"], "learning_rate must be positive"),
         (["--max-segments", "0"], "max_segments must be an integer"),
+        (
+            ["--eval-bucket-width=-1"],
+            "eval_bucket_width must be an integer of at least 0",
+        ),
         (["--memory-length=-1"], "`memory_length` must be a non-negative"),
         (
             ["--max-segments", "2", "--train-tfrecord", "x"],
