@@ -71,11 +71,18 @@ def parse_args(argv):
         "--eval-batch-size", type=int, default=defaults.eval_batch_size
     )
     p.add_argument(
-        "--eval-bucket-width",
+        "--bucket-width",
         type=int,
-        default=defaults.eval_bucket_width,
+        default=defaults.bucket_width,
         help="evaluate in length order, padding each batch to a multiple of "
         "this (same metrics, less padding); 0 pads to --sequence-length",
+    )
+    p.add_argument(
+        "--group-by-length",
+        action="store_true",
+        help="train on batches of similar lengths, each padded to a "
+        "multiple of --bucket-width (sorted within groups of 10 batches of "
+        "a shuffled pass): fewer padding tokens, other batch compositions",
     )
     p.add_argument(
         "--distribution",

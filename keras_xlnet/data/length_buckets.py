@@ -7,6 +7,11 @@ of `bucket_width` above its longest text (whole segments beyond one), so
 at most `sequence_length / bucket_width` (+ `max_segments - 1`) shapes are
 ever compiled. Results come back in length order; `restore_order` puts them
 back in the texts' order (`predict_by_length` does both).
+
+For training, `sort_by_length` orders groups of several batches' worth of
+shuffled examples (unbatch, batch and `trim_padding` after it), so that
+each batch holds texts of similar lengths (`tools/finetune_imdb.py
+--group-by-length`).
 """
 
 import numpy as np
@@ -54,6 +59,17 @@ def trim_padding(sequence_length, bucket_width=DEFAULT_BUCKET_WIDTH):
         return (x, *rest) if rest else x
 
     return trim
+
+
+def sort_by_length(x, *rest):
+    """A `tf.data` map function sorting a packed batch (alone or first of
+    `(x, y, ...)`) by real length, longest first (ties keep their order)."""
+    real = tf.reduce_sum(tf.cast(x["padding_mask"], "int32"), axis=1)
+    order = tf.argsort(real, direction="DESCENDING", stable=True)
+    sorted_batch = tf.nest.map_structure(
+        lambda values: tf.gather(values, order), (x, *rest)
+    )
+    return sorted_batch if rest else sorted_batch[0]
 
 
 def length_sorted_dataset(

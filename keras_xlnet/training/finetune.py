@@ -54,10 +54,15 @@ class FinetuneConfig:
     accumulation_steps: int = 1
     eval_every: int = 500
     eval_batch_size: int = 32
-    # Evaluation in length order, each batch padded to a multiple of this
-    # (see `keras_xlnet.data.length_buckets`); 0 pads every batch to the
-    # full length, as the tutorial does. Same metrics either way.
-    eval_bucket_width: int = 64
+    # Batches in length order are padded to a multiple of this (see
+    # `keras_xlnet.data.length_buckets`): evaluation always (the same
+    # metrics as padding to the full length, which 0 asks for, as the
+    # tutorial does), training with `group_by_length`.
+    bucket_width: int = 64
+    # Training batches of similar lengths: examples sorted by length within
+    # groups of `GROUP_BATCHES` batches of a shuffled pass. Changes which
+    # examples share a batch, not the objective; off is the tutorial's.
+    group_by_length: bool = False
     distribution: str = "auto"
     tpu: str = None
     remat: bool = False
@@ -82,7 +87,7 @@ _MINIMA = {
     "eval_every": 1,
     "eval_batch_size": 1,
     "accumulation_steps": 1,
-    "eval_bucket_width": 0,
+    "bucket_width": 0,
 }
 
 
@@ -123,6 +128,11 @@ def _check(config):
         raise RecipeError(
             "max_segments > 1 reads the reviews' texts (--data-dir): the "
             "TFRecords hold one packed segment each."
+        )
+    if config.group_by_length and not config.bucket_width:
+        raise RecipeError(
+            "group_by_length cuts batches to multiples of bucket_width; "
+            "bucket_width must be positive with it."
         )
     if config.warmup_steps > config.train_steps:
         raise RecipeError(
@@ -177,11 +187,14 @@ def _padded_eval_examples(texts, labels, batch_size):
 
 
 SHUFFLE_BUFFER = 2048
+# With `group_by_length`, training examples are sorted by length within
+# groups of this many batches of one pass (Hugging Face's mega-batches).
+GROUP_BATCHES = 10
 
 
-def shuffled_passes(dataset, size, examples, seed):
-    """At least `examples` examples from passes over `dataset` (of `size`
-    examples), each pass shuffled in an order fixed by `(seed, pass)`.
+def shuffled_pass(dataset, index, seed):
+    """Pass `index` over `dataset`, shuffled in an order fixed by
+    `(seed, index)`.
 
     `shuffle().repeat()` reshuffles later passes in an order that depends on
     how often the dataset was iterated before in the process (Keras' `fit`
@@ -189,54 +202,88 @@ def shuffled_passes(dataset, size, examples, seed):
     would read other batches than an uninterrupted one. Here the order
     depends on the position alone.
     """
+    pass_seed = np.random.SeedSequence([seed, index]).generate_state(1)[0]
+    return dataset.shuffle(
+        SHUFFLE_BUFFER, seed=int(pass_seed), reshuffle_each_iteration=False
+    )
+
+
+def training_batches(config, dataset, size, pack, skip_batches=0):
+    """The training micro-batches, packed, from batch `skip_batches` on.
+
+    Passes over `dataset` (`size` examples of `(text or packed inputs,
+    label)`) follow each other, each in its own shuffled order, so every
+    example is read once per pass; `pack` packs a batch of them. With
+    `config.group_by_length` each pass is cut into groups of
+    `GROUP_BATCHES` batches, each group sorted by length (longest first)
+    and each batch cut to a multiple of `config.bucket_width`.
+    """
     if size == 0:
         raise RecipeError("The training data hold no examples.")
+    micro_batch = config.batch_size // config.accumulation_steps
+    examples = config.train_steps * config.batch_size
+    first_pass, offset = divmod(skip_batches * micro_batch, size)
+    group = GROUP_BATCHES * config.batch_size
     passes = []
-    for index in range(-(-examples // size)):
-        pass_seed = np.random.SeedSequence([seed, index]).generate_state(1)[0]
-        passes.append(
-            dataset.shuffle(
-                SHUFFLE_BUFFER,
-                seed=int(pass_seed),
-                reshuffle_each_iteration=False,
+    # One pass at least, even when all is skipped (a run resumed at its end).
+    last_pass = max(first_pass + 1, -(-examples // size))
+    for index in range(first_pass, last_pass):
+        one_pass = shuffled_pass(dataset, index, config.seed)
+        skip = offset if index == first_pass else 0
+        if config.group_by_length:
+            one_pass = (
+                one_pass.skip(skip // group * group)
+                .batch(group)
+                .map(lambda x, y: (pack(x), y))
+                .map(length_buckets.sort_by_length)
+                .unbatch()
             )
-        )
+            skip %= group
+        passes.append(one_pass.skip(skip))
     stream = passes[0]
     for one_pass in passes[1:]:
         stream = stream.concatenate(one_pass)
-    return stream
+    stream = stream.batch(micro_batch, drop_remainder=True)
+    if config.group_by_length:
+        return stream.map(
+            length_buckets.trim_padding(
+                config.sequence_length, config.bucket_width
+            )
+        )
+    return stream.map(lambda x, y: (pack(x), y))
 
 
 def make_datasets(config, preprocessor, train, test, skip_batches=0):
     """tf.data pipelines: shuffled training batches, padded eval."""
     import tensorflow as tf
 
-    micro_batch = config.batch_size // config.accumulation_steps
     if config.train_tfrecord:
         train_ds = imdb.read_tfrecords(
             config.train_tfrecord, config.sequence_length
         ).map(lambda x, y, w: (x, y))
         size = int(train_ds.reduce(0, lambda count, _: count + 1))
+        train_ds = training_batches(
+            config, train_ds, size, lambda x: x, skip_batches
+        )
     else:
         texts, labels = train
-        train_ds = tf.data.Dataset.from_tensor_slices((texts, labels))
-        size = len(texts)
-    examples = config.train_steps * config.batch_size
-    train_ds = (
-        shuffled_passes(train_ds, size, examples, config.seed)
-        .batch(micro_batch, drop_remainder=True)
-        .skip(skip_batches)
-    )
+        train_ds = training_batches(
+            config,
+            tf.data.Dataset.from_tensor_slices((texts, labels)),
+            len(texts),
+            preprocessor,
+            skip_batches,
+        )
     if config.eval_tfrecord:
         eval_ds = imdb.read_tfrecords(
             config.eval_tfrecord, config.sequence_length
         ).batch(config.eval_batch_size)
-    elif config.eval_bucket_width:
+    elif config.bucket_width:
         eval_ds, _ = length_buckets.length_sorted_dataset(
             preprocessor,
             *_padded_eval_examples(*test, config.eval_batch_size),
             batch_size=config.eval_batch_size,
-            bucket_width=config.eval_bucket_width,
+            bucket_width=config.bucket_width,
         )
     else:
         eval_ds = (
@@ -246,8 +293,6 @@ def make_datasets(config, preprocessor, train, test, skip_batches=0):
             .batch(config.eval_batch_size)
             .map(lambda x, y, w: (preprocessor(x), y, w))
         )
-    if not config.train_tfrecord:
-        train_ds = train_ds.map(lambda x, y: (preprocessor(x), y))
     prefetch = tf.data.AUTOTUNE
     return train_ds.prefetch(prefetch), eval_ds.prefetch(prefetch)
 
@@ -296,6 +341,8 @@ RESUME_SETTINGS = (
     "accumulation_steps",
     "eval_every",
     "seed",
+    "group_by_length",
+    "bucket_width",
 )
 
 

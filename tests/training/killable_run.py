@@ -1,10 +1,12 @@
 """A tiny fine-tuning run that SIGKILLs itself after its first checkpoint.
 
 Started by `test_fault_tolerance.py`. Usage:
-    python killable_run.py MODEL_DIR {kill,resume,straight} [STEPS EVERY BATCH]
+    python killable_run.py MODEL_DIR {kill,resume,straight}
+        [STEPS EVERY BATCH [grouped]]
 
 With `EVERY` steps of `BATCH` reviews per evaluation interval; above 27
 reviews, an interval spans more than one pass over the training reviews.
+`grouped` trains on length-grouped batches (`group_by_length`).
 """
 
 import os
@@ -19,6 +21,7 @@ model_dir, mode = sys.argv[1], sys.argv[2]
 steps, every, batch = (
     map(int, sys.argv[3:6]) if len(sys.argv) > 3 else (6, 3, 4)
 )
+grouped = sys.argv[6:] == ["grouped"]
 config = finetune.FinetuneConfig(
     model_dir=model_dir,
     sequence_length=16,
@@ -29,6 +32,8 @@ config = finetune.FinetuneConfig(
     learning_rate=1e-3,
     eval_every=every,
     eval_batch_size=8,
+    group_by_length=grouped,
+    bucket_width=8,
     dtype="float32",
     distribution="none",
     resume=mode == "resume",

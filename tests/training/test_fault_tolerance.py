@@ -18,11 +18,11 @@ from keras_xlnet.training import finetune
 SCRIPT = os.path.join(os.path.dirname(__file__), "killable_run.py")
 
 
-def run(model_dir, mode):
+def run(model_dir, mode, batches="plain"):
     # 8 steps of batch 8, evaluated every 4: each interval reads 32 of the
     # 27 training reviews, so it spans more than one pass.
     return subprocess.run(
-        [sys.executable, SCRIPT, str(model_dir), mode, "8", "4", "8"],
+        [sys.executable, SCRIPT, str(model_dir), mode, "8", "4", "8", batches],
         capture_output=True,
         text=True,
         timeout=600,
@@ -36,16 +36,17 @@ def weights(model_dir):
     return classifier.get_weights()
 
 
-def test_sigkill_then_resume_equals_a_straight_run(tmp_path):
+@pytest.mark.parametrize("batches", ["plain", "grouped"])
+def test_sigkill_then_resume_equals_a_straight_run(tmp_path, batches):
     if keras.config.backend() == "torch":
         pytest.skip("checked on JAX and TensorFlow")
-    straight = run(tmp_path / "straight", "straight")
+    straight = run(tmp_path / "straight", "straight", batches)
     assert straight.returncode == 0, straight.stderr[-2000:]
 
-    killed = run(tmp_path / "killed", "kill")
+    killed = run(tmp_path / "killed", "kill", batches)
     assert killed.returncode == -signal.SIGKILL
     assert (tmp_path / "killed" / "backup" / "latest.weights.h5").exists()
-    resumed = run(tmp_path / "killed", "resume")
+    resumed = run(tmp_path / "killed", "resume", batches)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
 
     # Bit-identical on the CPU: weights, training loss, evaluation.

@@ -89,7 +89,7 @@ def test_length_ordered_evaluation_gives_the_padded_metrics(tmp_path):
             sequence_length=128,
             train_steps=1,
             eval_batch_size=5,  # Padding examples in the last batch.
-            eval_bucket_width=bucket_width,
+            bucket_width=bucket_width,
         )
         _, eval_ds = finetune.make_datasets(config, preprocessor, train, test)
         widths.append({x["token_ids"].shape[1] for x, _, _ in eval_ds})
@@ -318,8 +318,8 @@ def run_finetune_tool(argv, capsys):
         (["--learning-rate=-1e-5"], "learning_rate must be positive"),
         (["--max-segments", "0"], "max_segments must be an integer"),
         (
-            ["--eval-bucket-width=-1"],
-            "eval_bucket_width must be an integer of at least 0",
+            ["--bucket-width=-1"],
+            "bucket_width must be an integer of at least 0",
         ),
         (["--memory-length=-1"], "`memory_length` must be a non-negative"),
         (
