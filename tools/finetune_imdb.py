@@ -17,6 +17,7 @@ from keras_xlnet import PresetUnavailableError
 from keras_xlnet.data import imdb
 from keras_xlnet.training import distribution
 from keras_xlnet.training import finetune
+from keras_xlnet.training import processes
 
 
 def parse_args(argv):
@@ -98,6 +99,13 @@ def parse_args(argv):
     )
     p.add_argument(
         "--tpu", help="TPU name or address (with --distribution tpu)"
+    )
+    p.add_argument(
+        "--connect-timeout",
+        type=int,
+        default=defaults.connect_timeout,
+        help="several processes (KERAS_DISTRIBUTION_* variables): seconds "
+        "to wait for the coordinator and the other processes",
     )
     p.add_argument("--dtype", default=defaults.dtype)
     p.add_argument(
@@ -188,9 +196,13 @@ def main(argv=None):
         train, test = finetune.demo_data()
 
         def build_classifier(dtype):
-            return finetune.demo_classifier(
-                train[0], config.model_dir, dtype=dtype
+            # Only the chief of several processes writes into model_dir.
+            folder = (
+                config.model_dir
+                if processes.is_chief()
+                else tempfile.mkdtemp(prefix="xlnet_demo_")
             )
+            return finetune.demo_classifier(train[0], folder, dtype=dtype)
 
     try:
         summary = finetune.run(config, build_classifier, train, test)

@@ -1,34 +1,42 @@
 """Distribution of the fine-tuning run over the backend's devices."""
 
 import contextlib
-import os
 
 import keras
+
+from keras_xlnet.training import processes
 
 
 class DistributionError(ValueError):
     """A distribution that this backend or machine cannot run."""
 
 
-def configure(name="auto", tpu=None, model_axis_size=None):
+def configure(
+    name="auto",
+    tpu=None,
+    model_axis_size=None,
+    connect_timeout=processes.CONNECT_TIMEOUT,
+):
     """Sets up `name` and returns the scope to build and train the model in.
 
     JAX uses `keras.distribution` (`data_parallel`; `model_parallel` with
     `XLNetBackbone.get_layout_map` on a `(batch, model)` mesh), TensorFlow
     uses `tf.distribute` (`mirrored`, `tpu` with `tpu=` a TPU name or
     address). `auto` picks data parallelism (JAX) or mirroring (TF) when
-    more than one accelerator is visible, else one device. On several JAX
-    hosts, set `KERAS_DISTRIBUTION_JOB_ADDRESSES`,
-    `KERAS_DISTRIBUTION_NUM_PROCESSES` and `KERAS_DISTRIBUTION_PROCESS_ID`
-    (see `keras.distribution.initialize`).
+    more than one accelerator is visible or several JAX processes run,
+    else one device. On several JAX hosts, set
+    `KERAS_DISTRIBUTION_JOB_ADDRESSES`, `KERAS_DISTRIBUTION_NUM_PROCESSES`
+    and `KERAS_DISTRIBUTION_PROCESS_ID` (see `processes`; a process that
+    cannot reach the coordinator within `connect_timeout` seconds fails).
+    The datasets are not sharded by Keras: `processes.process_batches`
+    gives each process its slice of the global batches.
     """
     backend = keras.config.backend()
-    if backend == "jax" and os.environ.get("KERAS_DISTRIBUTION_JOB_ADDRESSES"):
-        # Multi-host: every host runs the same command; Keras reads the job
-        # addresses, process count and id from the environment.
-        keras.distribution.initialize()
+    several = backend == "jax" and processes.requested()
+    if several:
+        processes.initialize(connect_timeout)
     if name == "auto":
-        if accelerator_count() < 2 or backend == "torch":
+        if not several and (accelerator_count() < 2 or backend == "torch"):
             return contextlib.nullcontext()
         name = "data_parallel" if backend == "jax" else "mirrored"
     if name == "none":
@@ -41,7 +49,7 @@ def configure(name="auto", tpu=None, model_axis_size=None):
             )
         if name == "data_parallel":
             keras.distribution.set_distribution(
-                keras.distribution.DataParallel()
+                keras.distribution.DataParallel(auto_shard_dataset=False)
             )
         else:
             from keras_xlnet.models.xlnet_backbone import XLNetBackbone
@@ -55,6 +63,7 @@ def configure(name="auto", tpu=None, model_axis_size=None):
                 keras.distribution.ModelParallel(
                     layout_map=XLNetBackbone.get_layout_map(mesh),
                     batch_dim_name="batch",
+                    auto_shard_dataset=False,
                 )
             )
         return contextlib.nullcontext()

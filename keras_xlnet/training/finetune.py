@@ -25,6 +25,7 @@ from tensorflow.io import gfile
 from keras_xlnet.data import imdb
 from keras_xlnet.data import length_buckets
 from keras_xlnet.training import distribution
+from keras_xlnet.training import processes
 from keras_xlnet.training.optimizer import XLNetAdam
 from keras_xlnet.training.schedules import WarmupLinearDecay
 
@@ -65,6 +66,9 @@ class FinetuneConfig:
     group_by_length: bool = False
     distribution: str = "auto"
     tpu: str = None
+    # Several processes: seconds a process waits for the coordinator (and
+    # the coordinator for the others) before failing.
+    connect_timeout: int = processes.CONNECT_TIMEOUT
     remat: bool = False
     dtype: str = "auto"
     resume: bool = False
@@ -88,6 +92,7 @@ _MINIMA = {
     "eval_batch_size": 1,
     "accumulation_steps": 1,
     "bucket_width": 0,
+    "connect_timeout": 1,
 }
 
 
@@ -293,6 +298,10 @@ def make_datasets(config, preprocessor, train, test, skip_batches=0):
             .batch(config.eval_batch_size)
             .map(lambda x, y, w: (preprocessor(x), y, w))
         )
+    # Several processes: each feeds its slice of every global batch.
+    micro_batch = config.batch_size // config.accumulation_steps
+    train_ds = processes.process_batches(train_ds, micro_batch)
+    eval_ds = processes.process_batches(eval_ds, config.eval_batch_size)
     prefetch = tf.data.AUTOTUNE
     return train_ds.prefetch(prefetch), eval_ds.prefetch(prefetch)
 
@@ -362,6 +371,33 @@ def read_random_state(path):
     return int(saved.pop("epoch")), saved
 
 
+class ProcessBackupAndRestore(keras.callbacks.Callback):
+    """`BackupAndRestore` (two checkpoints, kept at the end) for one of
+    several processes: each restores from `backup_dir` and writes the same
+    checkpoints (saving takes part in the processes' collectives) to
+    `write_dir`, the chief's being `backup_dir`."""
+
+    def __init__(self, backup_dir, write_dir):
+        super().__init__()
+        self.reader, self.writer = (
+            keras.callbacks.BackupAndRestore(
+                folder, delete_checkpoint=False, double_checkpoint=True
+            )
+            for folder in (backup_dir, write_dir)
+        )
+
+    def set_model(self, model):
+        super().set_model(model)
+        self.reader.set_model(model)
+        self.writer.set_model(model)
+
+    def on_train_begin(self, logs=None):
+        self.reader.on_train_begin(logs)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.writer.on_epoch_end(epoch, logs)
+
+
 class RandomStateBackup(keras.callbacks.Callback):
     """Checkpoints the dropout RNG states beside `BackupAndRestore`'s files.
 
@@ -372,9 +408,12 @@ class RandomStateBackup(keras.callbacks.Callback):
     `BackupAndRestore`.
     """
 
-    def __init__(self, backup_dir):
+    def __init__(self, backup_dir, write_dir=None):
         super().__init__()
         self.path = os.path.join(backup_dir, RANDOM_STATE_FILE)
+        self.write_path = os.path.join(
+            write_dir or backup_dir, RANDOM_STATE_FILE
+        )
 
     def _states(self):
         return [
@@ -390,12 +429,13 @@ class RandomStateBackup(keras.callbacks.Callback):
                 variable.assign(saved[variable.path])
 
     def on_epoch_end(self, epoch, logs=None):
-        if gfile.exists(self.path):
-            gfile.copy(self.path, self.path + ".bkp", overwrite=True)
+        path = self.write_path
+        if gfile.exists(path):
+            gfile.copy(path, path + ".bkp", overwrite=True)
         states = {v.path: keras.ops.convert_to_numpy(v) for v in self._states()}
         buffer = io.BytesIO()
         np.savez(buffer, epoch=epoch + 1, **states)
-        _write_bytes(self.path, buffer.getvalue())
+        _write_bytes(path, buffer.getvalue())
 
 
 def _checkpoint_problem(backup_dir, suffix=""):
@@ -435,16 +475,18 @@ def _checkpoint_problem(backup_dir, suffix=""):
     return None
 
 
-def restorable_epoch(backup_dir):
+def restorable_epoch(backup_dir, repair=True):
     """Completed evaluation intervals of the checkpoint to resume from.
 
     A latest checkpoint that is incomplete or unreadable (a crash while
-    writing it) is replaced by the previous one, with a warning; without a
-    usable previous one, `RecipeError`. `backup_dir` may be on `gs://`.
+    writing it) is replaced by the previous one (when `repair`), with a
+    warning; without a usable previous one, `RecipeError`. `backup_dir`
+    may be on `gs://`.
     """
     if not gfile.exists(os.path.join(backup_dir, WEIGHTS_FILE)):
         return 0
     problem = _checkpoint_problem(backup_dir)
+    suffix = ""
     if problem:
         if _checkpoint_problem(backup_dir, ".bkp"):
             raise RecipeError(
@@ -456,22 +498,25 @@ def restorable_epoch(backup_dir):
             "the previous one.",
             stacklevel=2,
         )
+        suffix = ".bkp"
         for name in (WEIGHTS_FILE, METADATA_FILE, RANDOM_STATE_FILE):
             path = os.path.join(backup_dir, name)
-            gfile.copy(path + ".bkp", path, overwrite=True)
-    return json.loads(_read_bytes(os.path.join(backup_dir, METADATA_FILE)))[
-        "epoch"
-    ]
+            if repair:
+                gfile.copy(path + suffix, path, overwrite=True)
+    metadata = os.path.join(backup_dir, METADATA_FILE + suffix)
+    return json.loads(_read_bytes(metadata))["epoch"]
 
 
-def check_resume_settings(config, backup_dir):
-    """Records the run's settings in `backup_dir`, or, when resuming,
-    raises `RecipeError` naming each one that differs from the record."""
+def check_resume_settings(config, backup_dir, record=True):
+    """Records the run's settings in `backup_dir` (when `record`), or, when
+    resuming, raises `RecipeError` naming each one that differs from the
+    record."""
     settings = {name: getattr(config, name) for name in RESUME_SETTINGS}
     path = os.path.join(backup_dir, SETTINGS_FILE)
     if not (config.resume and gfile.exists(path)):
-        gfile.makedirs(backup_dir)
-        _write_bytes(path, json.dumps(settings, indent=2).encode())
+        if record:
+            gfile.makedirs(backup_dir)
+            _write_bytes(path, json.dumps(settings, indent=2).encode())
         return
     try:
         recorded = json.loads(_read_bytes(path))
@@ -495,8 +540,12 @@ def check_resume_settings(config, backup_dir):
 
 def prepare_model_dir(config):
     """Checks `model_dir` before any work: `(backup folder, completed
-    evaluation intervals to resume from)`."""
-    gfile.makedirs(config.model_dir)
+    evaluation intervals to resume from)`. Every process checks; only the
+    chief writes (the settings record, a repaired checkpoint), and the
+    others read after it."""
+    chief = processes.is_chief()
+    if chief:
+        gfile.makedirs(config.model_dir)
     backup_dir = os.path.join(config.model_dir, "backup")
     if not config.resume and gfile.exists(
         os.path.join(backup_dir, WEIGHTS_FILE)
@@ -505,8 +554,11 @@ def prepare_model_dir(config):
             f"{backup_dir} holds a checkpoint: pass --resume to continue "
             "from it, or choose another --model-dir."
         )
-    check_resume_settings(config, backup_dir)
-    completed = restorable_epoch(backup_dir) if config.resume else 0
+    check_resume_settings(config, backup_dir, record=chief)
+    completed = (
+        restorable_epoch(backup_dir, repair=chief) if config.resume else 0
+    )
+    processes.barrier("keras_xlnet: model_dir prepared")
     return backup_dir, completed
 
 
@@ -522,6 +574,10 @@ def run(config, build_classifier=None, train=None, test=None, callbacks=()):
         callbacks: extra Keras callbacks, run after the checkpointing one.
     """
     _check(config)
+    # First: joining several processes precedes any other JAX work.
+    scope = distribution.configure(
+        config.distribution, config.tpu, connect_timeout=config.connect_timeout
+    )
     backup_dir, completed = prepare_model_dir(config)
     keras.utils.set_random_seed(config.seed)
     dtype = default_dtype() if config.dtype == "auto" else config.dtype
@@ -533,19 +589,29 @@ def run(config, build_classifier=None, train=None, test=None, callbacks=()):
                 config.preset, num_classes=2, dtype=dtype
             )
 
-    scope = distribution.configure(config.distribution, config.tpu)
-    with scope:
+    with scope, processes.output_dir(config.model_dir) as output_dir:
         classifier = build_classifier(dtype)
         if config.remat:
             classifier.backbone.remat = True
             for block in classifier.backbone.encoder_blocks:
                 block.remat = True
         return _train(
-            config, classifier, train, test, callbacks, backup_dir, completed
+            config,
+            classifier,
+            (train, test),
+            callbacks,
+            (backup_dir, output_dir),
+            completed,
         )
 
 
-def _train(config, classifier, train, test, callbacks, backup_dir, completed):
+def _train(config, classifier, data, callbacks, folders, completed):
+    """Fine-tunes `classifier` on `data`, `(train, test)`, restoring from
+    and checkpointing to the folders `(backup_dir, output_dir)`: the
+    chief's output folder is `model_dir`, the other processes' a scratch
+    one."""
+    train, test = data
+    backup_dir, output_dir = folders
     preprocessor = classifier.preprocessor
     if preprocessor is None and not (
         config.train_tfrecord and config.eval_tfrecord
@@ -588,12 +654,11 @@ def _train(config, classifier, train, test, callbacks, backup_dir, completed):
             ),
         ],
     )
+    write_dir = os.path.join(output_dir, "backup")
     callbacks = [
-        keras.callbacks.BackupAndRestore(
-            backup_dir, delete_checkpoint=False, double_checkpoint=True
-        ),
-        RandomStateBackup(backup_dir),
-        keras.callbacks.TensorBoard(os.path.join(config.model_dir, "logs")),
+        ProcessBackupAndRestore(backup_dir, write_dir),
+        RandomStateBackup(backup_dir, write_dir),
+        keras.callbacks.TensorBoard(os.path.join(output_dir, "logs")),
         *callbacks,
     ]
     history = classifier.fit(
@@ -628,9 +693,9 @@ def _train(config, classifier, train, test, callbacks, backup_dir, completed):
             "accuracy": float(evaluation["accuracy"]),
         },
     }
-    with gfile.GFile(os.path.join(config.model_dir, "metrics.json"), "w") as f:
+    with gfile.GFile(os.path.join(output_dir, "metrics.json"), "w") as f:
         json.dump(summary, f, indent=2)
-    _export_preset(classifier, os.path.join(config.model_dir, "preset"))
+    _export_preset(classifier, os.path.join(output_dir, "preset"))
     return summary
 
 

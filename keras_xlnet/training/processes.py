@@ -1,0 +1,186 @@
+"""Runs of several processes (hosts): joining them, the chief, data shards.
+
+Every process runs the same command. On JAX, the processes are described by
+`KERAS_DISTRIBUTION_JOB_ADDRESSES` (the coordinator, process 0, first),
+`KERAS_DISTRIBUTION_NUM_PROCESSES` and `KERAS_DISTRIBUTION_PROCESS_ID`, as
+for `keras.distribution.initialize`; `keras.distribution` then spans all
+processes' devices. Each process reads the whole (identically shuffled)
+data stream and keeps its own slice of every global batch
+(`process_batches`), so a run of several processes trains on the batches
+of a one-process run. Only the chief (process 0) writes files.
+"""
+
+import contextlib
+import os
+import shutil
+import socket
+import tempfile
+import time
+
+import keras
+
+CONNECT_TIMEOUT = 300
+ENVIRONMENT = (
+    "KERAS_DISTRIBUTION_JOB_ADDRESSES",
+    "KERAS_DISTRIBUTION_NUM_PROCESSES",
+    "KERAS_DISTRIBUTION_PROCESS_ID",
+)
+
+
+class ProcessError(RuntimeError):
+    """The processes of a multi-process run cannot form the run."""
+
+
+def requested():
+    """Whether the environment describes a multi-process JAX run."""
+    return bool(os.environ.get(ENVIRONMENT[0]))
+
+
+def _environment():
+    """`(coordinator address, process count, process index)`."""
+    missing = [name for name in ENVIRONMENT if not os.environ.get(name)]
+    if missing:
+        raise ProcessError(
+            f"A multi-process run needs {', '.join(ENVIRONMENT)}; "
+            f"{', '.join(missing)} not set."
+        )
+    addresses = os.environ[ENVIRONMENT[0]].split(",")
+    try:
+        count, index = (int(os.environ[name]) for name in ENVIRONMENT[1:])
+    except ValueError:
+        raise ProcessError(
+            f"{ENVIRONMENT[1]} and {ENVIRONMENT[2]} must be integers."
+        ) from None
+    if not 0 <= index < count:
+        raise ProcessError(
+            f"{ENVIRONMENT[2]}={index} is outside 0..{count - 1} "
+            f"({ENVIRONMENT[1]}={count})."
+        )
+    if len(addresses) not in (1, count):
+        raise ProcessError(
+            f"{ENVIRONMENT[0]} lists {len(addresses)} addresses for "
+            f"{count} processes (give the coordinator's, or one each)."
+        )
+    return addresses[0], count, index
+
+
+def wait_for_coordinator(address, index, timeout):
+    """Returns once `address` accepts connections; `ProcessError` after
+    `timeout` seconds."""
+    host, _, port = address.rpartition(":")
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection((host, int(port)), timeout=5).close()
+            return
+        except OSError as error:
+            if time.monotonic() >= deadline:
+                raise ProcessError(
+                    f"Process {index} cannot reach the coordinator (process "
+                    f"0) at {address} within {timeout} s ({error}). Start "
+                    "process 0 with the same KERAS_DISTRIBUTION_* variables "
+                    "and check that its address and port are reachable."
+                ) from None
+            time.sleep(0.5)
+
+
+def initialize(connect_timeout=CONNECT_TIMEOUT):
+    """Joins the multi-process JAX run the environment describes.
+
+    Call before anything else touches JAX. A process other than the
+    coordinator that cannot reach it within `connect_timeout` seconds
+    raises `ProcessError`; JAX ends a run whose processes do not all
+    register within that time.
+    """
+    import jax
+
+    if jax.distributed.is_initialized():
+        return
+    coordinator, count, index = _environment()
+    if index:
+        wait_for_coordinator(coordinator, index, connect_timeout)
+    # CPU hosts (and the local rehearsal) exchange values over Gloo.
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    jax.distributed.initialize(
+        coordinator,
+        num_processes=count,
+        process_id=index,
+        initialization_timeout=connect_timeout,
+    )
+
+
+def is_chief():
+    """Whether this process writes the run's files (process 0, or the
+    chief / worker 0 of a TensorFlow multi-worker strategy)."""
+    backend = keras.config.backend()
+    if backend == "jax":
+        import jax
+
+        return jax.process_index() == 0
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        strategy = tf.distribute.get_strategy()
+        resolver = getattr(strategy, "cluster_resolver", None)
+        if resolver is None or not resolver.task_type:
+            return True
+        if resolver.task_type == "chief":
+            return True
+        has_chief = "chief" in resolver.cluster_spec().as_dict()
+        return (
+            not has_chief
+            and resolver.task_type == "worker"
+            and resolver.task_id == 0
+        )
+    return True
+
+
+def barrier(name):
+    """Waits until every process of a multi-process JAX run gets here."""
+    if keras.config.backend() != "jax":
+        return
+    import jax
+
+    if jax.process_count() > 1:
+        from jax.experimental import multihost_utils
+
+        multihost_utils.sync_global_devices(name)
+
+
+def process_batches(dataset, batch_size):
+    """This process's slice of each batch of `batch_size` examples.
+
+    With `keras.distribution` over several processes, each process feeds
+    the rows of the global batch that its devices hold: the process of
+    data shard `i` of `n` keeps rows `[i * batch_size / n, (i + 1) *
+    batch_size / n)`. One process (or none distributed) keeps everything.
+    """
+    distribution = keras.distribution.distribution()
+    if distribution is None or distribution.num_processes == 1:
+        return dataset
+    shards = min(distribution.num_model_replicas, distribution.num_processes)
+    if shards == 1:
+        return dataset
+    if batch_size % shards:
+        raise ProcessError(
+            f"A batch of {batch_size} examples does not split into {shards} "
+            "equal process shards; choose a batch size divisible by it."
+        )
+    return dataset.rebatch(batch_size // shards).shard(
+        shards, distribution.data_shard_id
+    )
+
+
+@contextlib.contextmanager
+def output_dir(model_dir):
+    """Where this process writes the run's files: `model_dir` for the
+    chief; for the others a scratch folder, removed at the end (they save
+    the same checkpoints, as saving takes part in collectives)."""
+    if is_chief():
+        yield model_dir
+        return
+    scratch = tempfile.mkdtemp(prefix="keras_xlnet_process_")
+    try:
+        yield scratch
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)

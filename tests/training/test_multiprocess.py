@@ -1,0 +1,214 @@
+"""Two JAX processes on 127.0.0.1 train as one process with their devices.
+
+Each run is a few processes of `multiprocess_run.py` (2 CPU devices each,
+Gloo collectives), bounded in time; the reference is one process with 4.
+"""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import keras
+import numpy as np
+import pytest
+
+import keras_xlnet
+from keras_xlnet.models.xlnet_tokenizer import train_vocabulary
+from keras_xlnet.training import finetune
+
+HERE = os.path.dirname(__file__)
+SCRIPT = os.path.join(HERE, "multiprocess_run.py")
+TOOL = os.path.join(HERE, "..", "..", "tools", "finetune_imdb.py")
+TIMEOUT = 600
+
+pytestmark = pytest.mark.skipif(
+    keras.config.backend() != "jax",
+    reason="several processes run on JAX (keras.distribution)",
+)
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def process_env(devices, index=None, count=None, port=None):
+    env = dict(
+        os.environ,
+        KERAS_BACKEND="jax",
+        JAX_PLATFORMS="cpu",
+        XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}",
+    )
+    for name in [n for n in env if n.startswith("KERAS_DISTRIBUTION_")]:
+        del env[name]
+    if count:
+        env.update(
+            KERAS_DISTRIBUTION_JOB_ADDRESSES=f"127.0.0.1:{port}",
+            KERAS_DISTRIBUTION_NUM_PROCESSES=str(count),
+            KERAS_DISTRIBUTION_PROCESS_ID=str(index),
+        )
+    return env
+
+
+def start(command, count, devices):
+    """`count` processes of `command` (one without the variables)."""
+    if count == 1:
+        envs = [process_env(devices)]
+    else:
+        port = free_port()
+        envs = [process_env(devices, i, count, port) for i in range(count)]
+    return [
+        subprocess.Popen(
+            command,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for env in envs
+    ]
+
+
+def finish(procs, deadline=TIMEOUT):
+    """Waits for every process (killing all at the deadline); returns
+    `(returncode, stdout, stderr)` of each."""
+    end = time.monotonic() + deadline
+    outputs = []
+    try:
+        for proc in procs:
+            out, err = proc.communicate(timeout=max(1, end - time.monotonic()))
+            outputs.append((proc.returncode, out, err))
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+    return outputs
+
+
+def results(outputs):
+    found = []
+    for returncode, out, err in outputs:
+        assert returncode == 0, err[-3000:]
+        line = next(x for x in out.splitlines() if x.startswith("RESULT "))
+        found.append(json.loads(line.removeprefix("RESULT ")))
+    return found
+
+
+def run(model_dir, vocabulary, mode="straight", count=2):
+    command = [sys.executable, SCRIPT, str(model_dir), vocabulary, mode]
+    return start(command, count, devices=4 // count)
+
+
+@pytest.fixture(scope="module")
+def vocabulary(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("vocabulary")
+    train, _ = finetune.demo_data()
+    return train_vocabulary(train[0], str(folder / "spiece"), 400)
+
+
+def preset_weights(model_dir):
+    classifier = keras_xlnet.XLNetClassifier.from_preset(
+        str(model_dir / "preset")
+    )
+    return classifier, classifier.get_weights()
+
+
+def files(folder):
+    """The files under `folder`, TensorBoard's named `<events>`."""
+    return sorted(
+        os.path.relpath(
+            os.path.join(root, "<events>" if "tfevents" in name else name),
+            folder,
+        )
+        for root, _, names in os.walk(folder)
+        for name in names
+    )
+
+
+def test_two_processes_train_as_one_process_with_their_devices(
+    tmp_path, vocabulary
+):
+    single = results(finish(run(tmp_path / "one", vocabulary, count=1)))
+    two = results(finish(run(tmp_path / "two", vocabulary)))
+
+    assert [r["process"] for r in two] == [0, 1]
+    for other in two:
+        np.testing.assert_allclose(
+            other["losses"], single[0]["losses"], atol=1e-5
+        )
+    assert len(single[0]["losses"]) == 10
+    assert single[0]["losses"][0] != pytest.approx(single[0]["losses"][-1])
+    _, expected = preset_weights(tmp_path / "one")
+    classifier, weights = preset_weights(tmp_path / "two")
+    for a, b in zip(expected, weights):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+
+    # Only the chief wrote: the files of the one process, one TensorBoard
+    # writer per split.
+    assert files(tmp_path / "two") == files(tmp_path / "one")
+    assert "logs/train/<events>" in files(tmp_path / "two")
+
+    # The evaluation counted each of the 11 test reviews once: its metrics
+    # are those of the final weights on the reviews, computed here.
+    _, test = finetune.demo_data()
+    texts, labels = test[0][:11], np.array(test[1][:11])
+    logits = classifier.predict(texts, verbose=0)
+    log_probabilities = logits - np.log(
+        np.sum(np.exp(logits), axis=-1, keepdims=True)
+    )
+    cross_entropy = -np.mean(log_probabilities[np.arange(11), labels])
+    accuracy = np.mean(np.argmax(logits, axis=-1) == labels)
+    metrics = json.loads((tmp_path / "two" / "metrics.json").read_text())
+    assert metrics["eval_metrics"]["loss"] == pytest.approx(
+        cross_entropy, abs=1e-5
+    )
+    assert metrics["eval_metrics"]["accuracy"] == pytest.approx(accuracy)
+
+
+def test_sigkill_of_one_process_then_resume_of_both(tmp_path, vocabulary):
+    straight = run(tmp_path / "straight", vocabulary)
+    results(finish(straight))
+
+    killed = run(tmp_path / "killed", vocabulary, mode="kill")
+    # Process 1 kills itself after the checkpoint of step 5; the chief
+    # would wait for it in the next step's collectives: stop it too, as a
+    # cluster manager restarting the job would.
+    killed[1].wait(timeout=TIMEOUT)
+    assert killed[1].returncode == -signal.SIGKILL
+    killed[0].send_signal(signal.SIGKILL)
+    finish(killed, deadline=60)
+    metadata = tmp_path / "killed" / "backup" / "training_metadata.json"
+    assert json.loads(metadata.read_text())["epoch"] == 1
+
+    results(finish(run(tmp_path / "killed", vocabulary, mode="resume")))
+    _, expected = preset_weights(tmp_path / "straight")
+    _, weights = preset_weights(tmp_path / "killed")
+    for a, b in zip(expected, weights):
+        np.testing.assert_allclose(a, b, atol=1e-6)
+
+
+def test_a_process_without_its_coordinator_fails_in_bounded_time(tmp_path):
+    command = [
+        sys.executable,
+        TOOL,
+        "--demo",
+        "--model-dir",
+        str(tmp_path / "run"),
+        "--connect-timeout",
+        "3",
+    ]
+    env = process_env(2, index=1, count=2, port=free_port())
+    began = time.monotonic()
+    done = subprocess.run(
+        command, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 1
+    assert "error: Process 1 cannot reach the coordinator" in done.stderr
+    assert env["KERAS_DISTRIBUTION_JOB_ADDRESSES"] in done.stderr
+    assert time.monotonic() - began < 60
