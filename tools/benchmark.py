@@ -3,6 +3,7 @@
 Usage:
     python tools/benchmark.py [--config base-4l] [--repeats 5]
         [--backends jax,tensorflow,torch] [--remat] [--compiled]
+    python tools/benchmark.py --lengths [...]  (tools/benchmark_lengths.py)
 
 For each Keras backend a worker process builds the same configuration in
 keras_xlnet, in Hugging Face PyTorch (eager) and, for the forward pass, in
@@ -23,6 +24,8 @@ import statistics
 import subprocess
 import sys
 import time
+
+import benchmark_lengths
 
 CONFIGS = {
     # Base dimensions, 4 layers: fits a 2-core CPU.
@@ -281,13 +284,21 @@ def main(argv=None):
         action="store_true",
         help="also time Hugging Face under torch.compile (slow to compile)",
     )
+    benchmark_lengths.add_arguments(parser)
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.worker and args.lengths:
+        return benchmark_lengths.worker(args.config, args)
     if args.worker:
         return worker(args.config, args.repeats, args.remat, args.compiled)
 
     c = CONFIGS[args.config]
-    print(f"config {args.config}: {c}, {args.repeats} alternating repeats")
+    timing = (
+        "lengths mode"
+        if args.lengths
+        else f"{args.repeats} alternating repeats"
+    )
+    print(f"config {args.config}: {c}, {timing}")
     rows = []
     for backend in args.backends.split(","):
         env = dict(os.environ, KERAS_BACKEND=backend)
@@ -303,7 +314,10 @@ def main(argv=None):
                 "1",
             ]
             + (["--remat"] if args.remat else [])
-            + (["--compiled"] if args.compiled else []),
+            + (["--compiled"] if args.compiled else [])
+            + (
+                benchmark_lengths.worker_arguments(args) if args.lengths else []
+            ),
             env=env,
             capture_output=True,
             text=True,
@@ -313,9 +327,15 @@ def main(argv=None):
         if done.returncode or not line:
             print(f"{backend}: failed\n{done.stderr[-2000:]}")
             continue
-        for kind, peers in json.loads(line[0][7:]).items():
+        result = json.loads(line[0][7:])
+        if args.lengths:
+            rows.append((backend, result))
+            continue
+        for kind, peers in result.items():
             for peer, rates in peers.items():
                 rows.append((backend, kind, peer, rates))
+    if args.lengths:
+        return benchmark_lengths.summarise(rows, args)
 
     rates = matmul_rates(c["dtype"])
     peak = max(rates.values())

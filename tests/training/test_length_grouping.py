@@ -117,7 +117,8 @@ def test_skipped_batches_continue_the_same_stream(
 
 def test_compiled_programs_are_bounded_by_the_bucket_count(tmp_path):
     """Each new batch shape traces the training step once (JAX, TF); the
-    shapes are at most `sequence_length / bucket_width`."""
+    shapes are at most `sequence_length / bucket_width`. With remat and
+    gradient accumulation, as they combine with grouping."""
     if keras.config.backend() == "torch":
         pytest.skip("PyTorch runs the step eagerly: nothing is traced")
     train, test = finetune.demo_data()
@@ -126,6 +127,8 @@ def test_compiled_programs_are_bounded_by_the_bucket_count(tmp_path):
         train_steps=12,
         warmup_steps=1,
         eval_every=6,
+        accumulation_steps=2,
+        remat=True,
         model_dir=str(tmp_path / "run"),
         dtype="float32",
         distribution="none",
