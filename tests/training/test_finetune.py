@@ -323,6 +323,10 @@ def run_finetune_tool(argv, capsys):
         ),
         (["--memory-length=-1"], "`memory_length` must be a non-negative"),
         (
+            ["--connect-timeout", "0"],
+            "connect_timeout must be an integer of at least 1",
+        ),
+        (
             ["--max-segments", "2", "--train-tfrecord", "x"],
             "TFRecords hold one packed segment",
         ),

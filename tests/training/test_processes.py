@@ -1,0 +1,119 @@
+"""The pieces of a multi-process run that one process can check."""
+
+import socket
+import time
+import types
+
+import keras
+import pytest
+import tensorflow as tf
+
+from keras_xlnet.training import processes
+
+VARIABLES = {
+    "KERAS_DISTRIBUTION_JOB_ADDRESSES": "127.0.0.1:1234",
+    "KERAS_DISTRIBUTION_NUM_PROCESSES": "2",
+    "KERAS_DISTRIBUTION_PROCESS_ID": "1",
+}
+
+
+@pytest.mark.parametrize(
+    "changes, expected",
+    [
+        (
+            {"KERAS_DISTRIBUTION_PROCESS_ID": ""},
+            "KERAS_DISTRIBUTION_PROCESS_ID not set",
+        ),
+        (
+            {"KERAS_DISTRIBUTION_NUM_PROCESSES": "two"},
+            "must be integers",
+        ),
+        ({"KERAS_DISTRIBUTION_PROCESS_ID": "2"}, "outside 0..1"),
+        (
+            {"KERAS_DISTRIBUTION_JOB_ADDRESSES": "a:1,b:2,c:3"},
+            "lists 3 addresses for 2 processes",
+        ),
+    ],
+)
+def test_bad_process_variables_are_named(monkeypatch, changes, expected):
+    for name, value in {**VARIABLES, **changes}.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(processes.ProcessError, match=expected):
+        processes._environment()
+
+
+def test_the_variables_give_the_coordinator_count_and_index(monkeypatch):
+    for name, value in VARIABLES.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv(
+        "KERAS_DISTRIBUTION_JOB_ADDRESSES", "10.0.0.2:8476,10.0.0.3:8476"
+    )
+    assert processes._environment() == ("10.0.0.2:8476", 2, 1)
+
+
+def test_an_unreachable_coordinator_fails_after_the_timeout():
+    with socket.socket() as probe:  # A port nobody listens on.
+        probe.bind(("127.0.0.1", 0))
+        address = f"127.0.0.1:{probe.getsockname()[1]}"
+    began = time.monotonic()
+    with pytest.raises(
+        processes.ProcessError, match=f"at {address} within 1 s"
+    ):
+        processes.wait_for_coordinator(address, 1, timeout=1)
+    assert 1 <= time.monotonic() - began < 10
+
+
+def test_a_listening_coordinator_is_reached():
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        address = f"127.0.0.1:{server.getsockname()[1]}"
+        processes.wait_for_coordinator(address, 1, timeout=1)
+
+
+def fake_distribution(monkeypatch, count, replicas, shard):
+    monkeypatch.setattr(
+        keras.distribution,
+        "distribution",
+        lambda: types.SimpleNamespace(
+            num_processes=count,
+            num_model_replicas=replicas,
+            data_shard_id=shard,
+        ),
+    )
+
+
+def batches(dataset):
+    return [batch.numpy().tolist() for batch in dataset]
+
+
+def test_each_process_keeps_its_rows_of_every_global_batch(monkeypatch):
+    dataset = tf.data.Dataset.range(16).batch(8)
+    # Two processes, four data-parallel replicas: process 1 keeps rows 4-7.
+    fake_distribution(monkeypatch, count=2, replicas=4, shard=1)
+    assert batches(processes.process_batches(dataset, 8)) == [
+        [4, 5, 6, 7],
+        [12, 13, 14, 15],
+    ]
+    # Four processes, two replicas (each spans two processes): the data
+    # shard of processes 2 and 3 is the second half.
+    fake_distribution(monkeypatch, count=4, replicas=2, shard=1)
+    assert batches(processes.process_batches(dataset, 8)) == [
+        [4, 5, 6, 7],
+        [12, 13, 14, 15],
+    ]
+    # One replica over every process (model parallel): all rows.
+    fake_distribution(monkeypatch, count=2, replicas=1, shard=0)
+    assert batches(processes.process_batches(dataset, 8)) == batches(dataset)
+
+
+def test_a_batch_that_does_not_split_is_refused(monkeypatch):
+    fake_distribution(monkeypatch, count=2, replicas=2, shard=0)
+    dataset = tf.data.Dataset.range(14).batch(7)
+    with pytest.raises(processes.ProcessError, match="7 examples"):
+        processes.process_batches(dataset, 7)
+
+
+def test_one_process_feeds_everything():
+    dataset = tf.data.Dataset.range(8).batch(4)
+    assert processes.process_batches(dataset, 4) is dataset
