@@ -213,6 +213,11 @@ def shuffled_pass(dataset, index, seed):
     )
 
 
+def micro_batch_size(config):
+    """Examples per training step (per gradient, with accumulation)."""
+    return config.batch_size // config.accumulation_steps
+
+
 def training_batches(config, dataset, size, pack, skip_batches=0):
     """The training micro-batches, packed, from batch `skip_batches` on.
 
@@ -225,7 +230,7 @@ def training_batches(config, dataset, size, pack, skip_batches=0):
     """
     if size == 0:
         raise RecipeError("The training data hold no examples.")
-    micro_batch = config.batch_size // config.accumulation_steps
+    micro_batch = micro_batch_size(config)
     examples = config.train_steps * config.batch_size
     first_pass, offset = divmod(skip_batches * micro_batch, size)
     group = GROUP_BATCHES * config.batch_size
@@ -299,8 +304,7 @@ def make_datasets(config, preprocessor, train, test, skip_batches=0):
             .map(lambda x, y, w: (preprocessor(x), y, w))
         )
     # Several processes: each feeds its slice of every global batch.
-    micro_batch = config.batch_size // config.accumulation_steps
-    train_ds = processes.process_batches(train_ds, micro_batch)
+    train_ds = processes.process_batches(train_ds, micro_batch_size(config))
     eval_ds = processes.process_batches(eval_ds, config.eval_batch_size)
     prefetch = tf.data.AUTOTUNE
     return train_ds.prefetch(prefetch), eval_ds.prefetch(prefetch)
@@ -499,9 +503,9 @@ def restorable_epoch(backup_dir, repair=True):
             stacklevel=2,
         )
         suffix = ".bkp"
-        for name in (WEIGHTS_FILE, METADATA_FILE, RANDOM_STATE_FILE):
-            path = os.path.join(backup_dir, name)
-            if repair:
+        if repair:
+            for name in (WEIGHTS_FILE, METADATA_FILE, RANDOM_STATE_FILE):
+                path = os.path.join(backup_dir, name)
                 gfile.copy(path + suffix, path, overwrite=True)
     metadata = os.path.join(backup_dir, METADATA_FILE + suffix)
     return json.loads(_read_bytes(metadata))["epoch"]
