@@ -399,7 +399,8 @@ class ProcessBackupAndRestore(keras.callbacks.Callback):
         self.reader.on_train_begin(logs)
 
     def on_epoch_end(self, epoch, logs=None):
-        self.writer.on_epoch_end(epoch, logs)
+        with processes.readable_variables(self.model):
+            self.writer.on_epoch_end(epoch, logs)
 
 
 class RandomStateBackup(keras.callbacks.Callback):
@@ -699,7 +700,8 @@ def _train(config, classifier, data, callbacks, folders, completed):
     }
     with gfile.GFile(os.path.join(output_dir, "metrics.json"), "w") as f:
         json.dump(summary, f, indent=2)
-    _export_preset(classifier, os.path.join(output_dir, "preset"))
+    with processes.readable_variables(classifier):
+        _export_preset(classifier, os.path.join(output_dir, "preset"))
     return summary
 
 

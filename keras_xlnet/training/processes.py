@@ -172,6 +172,53 @@ def process_batches(dataset, batch_size):
 
 
 @contextlib.contextmanager
+def readable_variables(model):
+    """Lets this process read every variable of `model` (and its optimizer).
+
+    A layout that shards a variable over several processes' devices leaves
+    each process only its part, and saving (which reads whole values)
+    fails. Within this context such variables hold a copy replicated on
+    every device; the sharded values come back at the end. Replicating is
+    a collective: every process enters with the same model.
+    """
+    sharded = [
+        variable
+        for variable in _model_variables(model)
+        if keras.config.backend() == "jax"
+        and not variable.value.is_fully_addressable
+        and not variable.value.is_fully_replicated
+    ]
+    if not sharded:
+        yield
+        return
+    import jax
+
+    originals = [variable.value for variable in sharded]
+    everywhere = [
+        jax.sharding.NamedSharding(
+            value.sharding.mesh, jax.sharding.PartitionSpec()
+        )
+        for value in originals
+    ]
+    copies = jax.jit(lambda values: values, out_shardings=everywhere)(
+        originals
+    )
+    for variable, copy in zip(sharded, copies):
+        variable._value = copy
+    try:
+        yield
+    finally:
+        for variable, value in zip(sharded, originals):
+            variable._value = value
+
+
+def _model_variables(model):
+    optimizer = getattr(model, "optimizer", None)
+    extra = optimizer.variables if optimizer is not None else []
+    return [*model.variables, *extra]
+
+
+@contextlib.contextmanager
 def output_dir(model_dir):
     """Where this process writes the run's files: `model_dir` for the
     chief; for the others a scratch folder, removed at the end (they save

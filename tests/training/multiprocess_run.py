@@ -3,12 +3,15 @@
 Started by `test_multiprocess.py`, once per process, with the
 `KERAS_DISTRIBUTION_*` variables set (or none, for the one-process
 reference) and the device count in `XLA_FLAGS`. Usage:
-    python multiprocess_run.py MODEL_DIR VOCABULARY {straight,kill,resume}
+    python multiprocess_run.py MODEL_DIR VOCABULARY MODE [DISTRIBUTION]
+with MODE one of straight, kill, resume and DISTRIBUTION data_parallel
+(the default) or model_parallel (4 heads split over the 4 devices).
 
 10 steps of batch 8, evaluated every 5 steps on 11 test reviews (an odd
 count) in batches of 4. With `kill`, process 1 SIGKILLs itself once every
 process has written its checkpoint of step 5. Prints `RESULT {...}` with
-the process index and the training loss of each step.
+the process index, the training loss of each step and the number of
+variables split over several processes.
 """
 
 import json
@@ -23,6 +26,7 @@ from keras_xlnet.training import finetune
 from keras_xlnet.training import processes
 
 model_dir, vocabulary, mode = sys.argv[1:4]
+layout = sys.argv[4] if len(sys.argv) > 4 else "data_parallel"
 config = finetune.FinetuneConfig(
     model_dir=model_dir,
     sequence_length=16,
@@ -33,13 +37,16 @@ config = finetune.FinetuneConfig(
     eval_every=5,
     eval_batch_size=4,
     dtype="float32",
-    distribution="data_parallel",
+    distribution=layout,
     resume=mode == "resume",
     connect_timeout=120,
     verbose=0,
 )
 train, test = finetune.demo_data()
 test = test[0][:11], test[1][:11]
+
+
+built = {}
 
 
 def build(dtype):
@@ -52,11 +59,12 @@ def build(dtype):
         intermediate_dim=64,
         dtype=dtype,
     )
-    return keras_xlnet.XLNetClassifier(
+    built["classifier"] = keras_xlnet.XLNetClassifier(
         backbone,
         num_classes=2,
         preprocessor=keras_xlnet.XLNetTextClassifierPreprocessor(tokenizer),
     )
+    return built["classifier"]
 
 
 def after_interval(epoch, logs):
@@ -78,4 +86,11 @@ callbacks = [
     )
 ]
 finetune.run(config, build, train, test, callbacks=callbacks)
-print("RESULT " + json.dumps({"process": index, "losses": losses}))
+# Variables split over several processes' devices (model parallel).
+split = sum(
+    not (value.is_fully_addressable or value.is_fully_replicated)
+    for value in (v.value for v in built["classifier"].variables)
+)
+print(
+    "RESULT " + json.dumps({"process": index, "losses": losses, "split": split})
+)

@@ -100,9 +100,9 @@ def results(outputs):
     return found
 
 
-def run(model_dir, vocabulary, mode="straight", count=2):
+def run(model_dir, vocabulary, mode="straight", count=2, layout=None):
     command = [sys.executable, SCRIPT, str(model_dir), vocabulary, mode]
-    return start(command, count, devices=4 // count)
+    return start(command + [layout] * bool(layout), count, 4 // count)
 
 
 @pytest.fixture(scope="module")
@@ -131,27 +131,36 @@ def files(folder):
     )
 
 
+@pytest.fixture(scope="module")
+def one_process(tmp_path_factory, vocabulary):
+    """The reference: one process with 4 devices, data parallel."""
+    model_dir = tmp_path_factory.mktemp("one")
+    (result,) = results(finish(run(model_dir, vocabulary, count=1)))
+    return model_dir, result
+
+
+@pytest.mark.parametrize("layout", ["data_parallel", "model_parallel"])
 def test_two_processes_train_as_one_process_with_their_devices(
-    tmp_path, vocabulary
+    tmp_path, vocabulary, one_process, layout
 ):
-    single = results(finish(run(tmp_path / "one", vocabulary, count=1)))
-    two = results(finish(run(tmp_path / "two", vocabulary)))
+    one_dir, single = one_process
+    two = results(finish(run(tmp_path / "two", vocabulary, layout=layout)))
 
     assert [r["process"] for r in two] == [0, 1]
+    # The model-parallel layout splits weights over both processes.
+    assert all(bool(r["split"]) == (layout == "model_parallel") for r in two)
     for other in two:
-        np.testing.assert_allclose(
-            other["losses"], single[0]["losses"], atol=1e-5
-        )
-    assert len(single[0]["losses"]) == 10
-    assert single[0]["losses"][0] != pytest.approx(single[0]["losses"][-1])
-    _, expected = preset_weights(tmp_path / "one")
+        np.testing.assert_allclose(other["losses"], single["losses"], atol=1e-5)
+    assert len(single["losses"]) == 10
+    assert single["losses"][0] != pytest.approx(single["losses"][-1])
+    _, expected = preset_weights(one_dir)
     classifier, weights = preset_weights(tmp_path / "two")
     for a, b in zip(expected, weights):
         np.testing.assert_allclose(a, b, atol=1e-5)
 
     # Only the chief wrote: the files of the one process, one TensorBoard
     # writer per split.
-    assert files(tmp_path / "two") == files(tmp_path / "one")
+    assert files(tmp_path / "two") == files(one_dir)
     assert "logs/train/<events>" in files(tmp_path / "two")
 
     # The evaluation counted each of the 11 test reviews once: its metrics
@@ -179,10 +188,12 @@ def test_sigkill_of_one_process_then_resume_of_both(tmp_path, vocabulary):
     # Process 1 kills itself after the checkpoint of step 5; the chief
     # would wait for it in the next step's collectives: stop it too, as a
     # cluster manager restarting the job would.
-    killed[1].wait(timeout=TIMEOUT)
+    try:
+        killed[1].wait(timeout=TIMEOUT)
+    finally:
+        killed[0].send_signal(signal.SIGKILL)
+        finish(killed, deadline=60)
     assert killed[1].returncode == -signal.SIGKILL
-    killed[0].send_signal(signal.SIGKILL)
-    finish(killed, deadline=60)
     metadata = tmp_path / "killed" / "backup" / "training_metadata.json"
     assert json.loads(metadata.read_text())["epoch"] == 1
 
