@@ -95,6 +95,7 @@ def parse_args(argv):
             "model_parallel",
             "tpu",
             "mirrored",
+            "multi_worker",
         ],
     )
     p.add_argument(
@@ -104,8 +105,9 @@ def parse_args(argv):
         "--connect-timeout",
         type=int,
         default=defaults.connect_timeout,
-        help="several processes (KERAS_DISTRIBUTION_* variables): seconds "
-        "to wait for the coordinator and the other processes",
+        help="several processes (KERAS_DISTRIBUTION_* variables, or "
+        "TF_CONFIG): seconds to wait for the coordinator and the other "
+        "processes",
     )
     p.add_argument("--dtype", default=defaults.dtype)
     p.add_argument(

@@ -5,6 +5,7 @@ import contextlib
 import keras
 
 from keras_xlnet.training import processes
+from keras_xlnet.training import tf_distributed_fit
 
 
 class DistributionError(ValueError):
@@ -21,31 +22,42 @@ def configure(
 
     JAX uses `keras.distribution` (`data_parallel`; `model_parallel` with
     `XLNetBackbone.get_layout_map` on a `(batch, model)` mesh), TensorFlow
-    uses `tf.distribute` (`mirrored`, `tpu` with `tpu=` a TPU name or
+    uses `tf.distribute` (`mirrored`, `multi_worker` for
+    `MultiWorkerMirroredStrategy`, `tpu` with `tpu=` a TPU name or
     address). `auto` picks data parallelism (JAX) or mirroring (TF) when
-    more than one accelerator is visible or several JAX processes run,
-    else one device. On several JAX hosts, set
+    more than one accelerator is visible or several processes run, else
+    one device. On several JAX hosts, set
     `KERAS_DISTRIBUTION_JOB_ADDRESSES`, `KERAS_DISTRIBUTION_NUM_PROCESSES`
-    and `KERAS_DISTRIBUTION_PROCESS_ID` (see `processes`; a process that
-    cannot reach the coordinator within `connect_timeout` seconds fails).
-    The datasets are not sharded by Keras: `processes.process_batches`
-    gives each process its slice of the global batches.
+    and `KERAS_DISTRIBUTION_PROCESS_ID`; on several TensorFlow workers,
+    `TF_CONFIG` (see `processes`; a process that cannot reach the
+    coordinator within `connect_timeout` seconds fails).
+    `processes.process_batches` gives each process its slice of the
+    global batches.
     """
     backend = keras.config.backend()
-    several = backend == "jax" and processes.requested()
-    if several:
+    several = processes.requested()
+    if several and name in ("none", "mirrored"):
+        raise DistributionError(
+            f"--distribution {name} would train each process alone, but "
+            "the environment (KERAS_DISTRIBUTION_* or TF_CONFIG) describes "
+            "several processes: use 'auto'."
+        )
+    if several and backend == "jax":
         processes.initialize(connect_timeout)
     if name == "auto":
         if not several and (accelerator_count() < 2 or backend == "torch"):
             return contextlib.nullcontext()
-        name = "data_parallel" if backend == "jax" else "mirrored"
+        name = {
+            "jax": "data_parallel",
+            "tensorflow": "multi_worker" if several else "mirrored",
+        }[backend]
     if name == "none":
         return contextlib.nullcontext()
     if name in ("data_parallel", "model_parallel"):
         if backend != "jax":
             raise DistributionError(
                 f"--distribution {name} uses keras.distribution (JAX); on "
-                f"{backend} use 'mirrored' or 'tpu'."
+                f"{backend} use 'mirrored', 'multi_worker' or 'tpu'."
             )
         if name == "data_parallel":
             keras.distribution.set_distribution(
@@ -75,7 +87,20 @@ def configure(
     import tensorflow as tf
 
     if name == "mirrored":
-        return tf.distribute.MirroredStrategy().scope()
+        # GPUs, else the CPU (or its logical devices, if configured).
+        devices = tf.config.list_logical_devices("GPU") or (
+            tf.config.list_logical_devices("CPU")
+        )
+        strategy = tf.distribute.MirroredStrategy([d.name for d in devices])
+    elif name == "multi_worker":
+        if not several:
+            raise DistributionError(
+                "--distribution multi_worker needs TF_CONFIG listing the "
+                "run's workers (two or more)."
+            )
+        strategy = processes.join_workers(connect_timeout)
+    if name in ("mirrored", "multi_worker"):
+        return tf_distributed_fit.scope(strategy)
     if name == "tpu":
         resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu)
         tf.config.experimental_connect_to_cluster(resolver)

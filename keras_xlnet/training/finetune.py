@@ -689,7 +689,9 @@ def _train(config, classifier, data, callbacks, folders, completed):
         if not k.startswith("val_")
     }
     summary = {
-        "total_training_steps": int(classifier.optimizer.iterations),
+        "total_training_steps": int(
+            keras.ops.convert_to_numpy(classifier.optimizer.iterations)
+        ),
         "train_loss": train_logs.get("loss"),
         "last_train_metrics": train_logs,
         "eval_metrics": {

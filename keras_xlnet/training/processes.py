@@ -4,13 +4,16 @@ Every process runs the same command. On JAX, the processes are described by
 `KERAS_DISTRIBUTION_JOB_ADDRESSES` (the coordinator, process 0, first),
 `KERAS_DISTRIBUTION_NUM_PROCESSES` and `KERAS_DISTRIBUTION_PROCESS_ID`, as
 for `keras.distribution.initialize`; `keras.distribution` then spans all
-processes' devices. Each process reads the whole (identically shuffled)
-data stream and keeps its own slice of every global batch
-(`process_batches`), so a run of several processes trains on the batches
-of a one-process run. Only the chief (process 0) writes files.
+processes' devices. On TensorFlow, `TF_CONFIG` describes the workers of a
+`MultiWorkerMirroredStrategy` (`join_workers`). Each process reads the
+whole (identically shuffled) data stream and keeps its own slice of every
+global batch (`process_batches`), so a run of several processes trains on
+the batches of a one-process run. Only the chief (JAX process 0; the
+TensorFlow `chief`, or worker 0 without one) writes files.
 """
 
 import contextlib
+import json
 import os
 import shutil
 import socket
@@ -32,8 +35,63 @@ class ProcessError(RuntimeError):
 
 
 def requested():
-    """Whether the environment describes a multi-process JAX run."""
-    return bool(os.environ.get(ENVIRONMENT[0]))
+    """Whether the environment describes a run of several processes for
+    this backend (`KERAS_DISTRIBUTION_*` on JAX, `TF_CONFIG` listing two or
+    more tasks on TensorFlow)."""
+    backend = keras.config.backend()
+    if backend == "jax":
+        return bool(os.environ.get(ENVIRONMENT[0]))
+    if backend == "tensorflow":
+        cluster = tf_cluster()
+        return cluster is not None and len(cluster[0]) > 1
+    return False
+
+
+def tf_cluster():
+    """`(tasks, this task)` from `TF_CONFIG`, tasks as `(type, index)`
+    with their addresses, the coordinator (the `chief`, else worker 0)
+    first; None without `TF_CONFIG`."""
+    text = os.environ.get("TF_CONFIG")
+    if not text:
+        return None
+    try:
+        config = json.loads(text)
+        cluster = config["cluster"]
+        task = (config["task"]["type"], int(config["task"]["index"]))
+    except (ValueError, KeyError, TypeError) as error:
+        raise ProcessError(
+            "TF_CONFIG must be JSON with 'cluster' (task type: list of "
+            "host:port) and 'task' ('type' and 'index'); reading it "
+            f"failed with {error!r}."
+        ) from None
+    tasks = {
+        (kind, index): address
+        for kind in ("chief", "worker")
+        for index, address in enumerate(cluster.get(kind, []))
+    }
+    if task not in tasks:
+        raise ProcessError(
+            f"TF_CONFIG's task {task} is not one of its cluster's chief "
+            "or worker tasks."
+        )
+    return tasks, task
+
+
+def join_workers(connect_timeout=CONNECT_TIMEOUT):
+    """The `MultiWorkerMirroredStrategy` of the workers in `TF_CONFIG`.
+
+    Call before anything else runs TensorFlow operations. A worker that
+    cannot reach the coordinator within `connect_timeout` seconds raises
+    `ProcessError`.
+    """
+    import tensorflow as tf
+
+    tasks, task = tf_cluster()
+    coordinator = next(iter(tasks))
+    if task != coordinator:
+        name = f"{task[0]} {task[1]}"
+        wait_for_coordinator(tasks[coordinator], name, connect_timeout)
+    return tf.distribute.MultiWorkerMirroredStrategy()
 
 
 def _environment():
@@ -64,9 +122,9 @@ def _environment():
     return addresses[0], count, index
 
 
-def wait_for_coordinator(address, index, timeout):
-    """Returns once `address` accepts connections; `ProcessError` after
-    `timeout` seconds."""
+def wait_for_coordinator(address, process, timeout):
+    """Returns once `address` accepts connections; `ProcessError` naming
+    `process` (an index or a TensorFlow task) after `timeout` seconds."""
     host, _, port = address.rpartition(":")
     deadline = time.monotonic() + timeout
     while True:
@@ -76,10 +134,11 @@ def wait_for_coordinator(address, index, timeout):
         except OSError as error:
             if time.monotonic() >= deadline:
                 raise ProcessError(
-                    f"Process {index} cannot reach the coordinator (process "
-                    f"0) at {address} within {timeout} s ({error}). Start "
-                    "process 0 with the same KERAS_DISTRIBUTION_* variables "
-                    "and check that its address and port are reachable."
+                    f"Process {process} cannot reach the coordinator at "
+                    f"{address} within {timeout} s ({error}). Start the "
+                    "coordinator with the same KERAS_DISTRIBUTION_* "
+                    "variables (TF_CONFIG) and check that its address and "
+                    "port are reachable."
                 ) from None
             time.sleep(0.5)
 
@@ -117,34 +176,27 @@ def is_chief():
         import jax
 
         return jax.process_index() == 0
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        strategy = tf.distribute.get_strategy()
-        resolver = getattr(strategy, "cluster_resolver", None)
-        if resolver is None or not resolver.task_type:
-            return True
-        if resolver.task_type == "chief":
-            return True
-        has_chief = "chief" in resolver.cluster_spec().as_dict()
-        return (
-            not has_chief
-            and resolver.task_type == "worker"
-            and resolver.task_id == 0
-        )
+    if backend == "tensorflow" and requested():
+        tasks, task = tf_cluster()
+        return task == next(iter(tasks))
     return True
 
 
-def barrier(name):
-    """Waits until every process of a multi-process JAX run gets here."""
-    if keras.config.backend() != "jax":
-        return
-    import jax
+def barrier(name, timeout=CONNECT_TIMEOUT):
+    """Waits until every process of a multi-process run gets here (on
+    TensorFlow, within `timeout` seconds)."""
+    backend = keras.config.backend()
+    if backend == "jax":
+        import jax
 
-    if jax.process_count() > 1:
-        from jax.experimental import multihost_utils
+        if jax.process_count() > 1:
+            from jax.experimental import multihost_utils
 
-        multihost_utils.sync_global_devices(name)
+            multihost_utils.sync_global_devices(name)
+    elif backend == "tensorflow" and requested():
+        from tensorflow.python.eager import context
+
+        context.context().wait_at_barrier(name, timeout * 1000)
 
 
 def process_batches(dataset, batch_size):
@@ -154,7 +206,17 @@ def process_batches(dataset, batch_size):
     the rows of the global batch that its devices hold: the process of
     data shard `i` of `n` keeps rows `[i * batch_size / n, (i + 1) *
     batch_size / n)`. One process (or none distributed) keeps everything.
+    TensorFlow's multi-worker strategy splits each batch over the replicas
+    of all workers itself; it is told to split examples (not files).
     """
+    if keras.config.backend() == "tensorflow" and requested():
+        import tensorflow as tf
+
+        options = tf.data.Options()
+        options.experimental_distribute.auto_shard_policy = (
+            tf.data.experimental.AutoShardPolicy.DATA
+        )
+        return dataset.with_options(options)
     distribution = keras.distribution.distribution()
     if distribution is None or distribution.num_processes == 1:
         return dataset
@@ -200,9 +262,7 @@ def readable_variables(model):
         )
         for value in originals
     ]
-    copies = jax.jit(lambda values: values, out_shardings=everywhere)(
-        originals
-    )
+    copies = jax.jit(lambda values: values, out_shardings=everywhere)(originals)
     for variable, copy in zip(sharded, copies):
         variable._value = copy
     try:

@@ -1,17 +1,19 @@
-"""One process of a small multi-process fine-tuning run (JAX, CPU devices).
+"""One process of a small multi-process fine-tuning run (CPU devices).
 
 Started by `test_multiprocess.py`, once per process, with the
-`KERAS_DISTRIBUTION_*` variables set (or none, for the one-process
-reference) and the device count in `XLA_FLAGS`. Usage:
-    python multiprocess_run.py MODEL_DIR VOCABULARY MODE [DISTRIBUTION]
-with MODE one of straight, kill, resume and DISTRIBUTION data_parallel
-(the default) or model_parallel (4 heads split over the 4 devices).
+`KERAS_DISTRIBUTION_*` variables (JAX) or `TF_CONFIG` (TensorFlow) set, or
+neither for the one-process reference. Usage:
+    python multiprocess_run.py MODEL_DIR VOCABULARY MODE DISTRIBUTION DEVICES
+with MODE one of straight, kill, resume; DISTRIBUTION a `--distribution`
+(model_parallel splits the 4 heads over 4 devices) and DEVICES the number
+of CPU devices of this process.
 
 10 steps of batch 8, evaluated every 5 steps on 11 test reviews (an odd
 count) in batches of 4. With `kill`, process 1 SIGKILLs itself once every
 process has written its checkpoint of step 5. Prints `RESULT {...}` with
-the process index, the training loss of each step and the number of
-variables split over several processes.
+the process index, the training loss of each step, the number of
+variables split over several processes and (TensorFlow) the rows of each
+batch that each replica of the process trained or evaluated on.
 """
 
 import json
@@ -19,14 +21,25 @@ import os
 import signal
 import sys
 
-import keras
+model_dir, vocabulary, mode, layout, devices = sys.argv[1:6]
+devices = int(devices)
+os.environ["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
 
-import keras_xlnet
-from keras_xlnet.training import finetune
-from keras_xlnet.training import processes
+import keras  # noqa: E402
 
-model_dir, vocabulary, mode = sys.argv[1:4]
-layout = sys.argv[4] if len(sys.argv) > 4 else "data_parallel"
+if keras.config.backend() == "tensorflow":
+    import tensorflow as tf
+
+if keras.config.backend() == "tensorflow" and devices > 1:
+    tf.config.set_logical_device_configuration(
+        tf.config.list_physical_devices("CPU")[0],
+        [tf.config.LogicalDeviceConfiguration()] * devices,
+    )
+
+import keras_xlnet  # noqa: E402
+from keras_xlnet.training import finetune  # noqa: E402
+from keras_xlnet.training import processes  # noqa: E402
+
 config = finetune.FinetuneConfig(
     model_dir=model_dir,
     sequence_length=16,
@@ -64,7 +77,26 @@ def build(dtype):
         num_classes=2,
         preprocessor=keras_xlnet.XLNetTextClassifierPreprocessor(tokenizer),
     )
+    if keras.config.backend() == "tensorflow":
+        count_rows(built["classifier"])
     return built["classifier"]
+
+
+rows = {"train": [], "test": []}
+
+
+def count_rows(classifier):
+    """Appends to `rows` the size of each batch a replica of this process
+    trains or evaluates on (TensorFlow: the strategy splits the batches)."""
+    for split, found in rows.items():
+        step = getattr(classifier, f"{split}_step")
+
+        def counted_step(data, step=step, found=found):
+            size = tf.shape(data[1])[0]
+            tf.py_function(lambda n: found.append(int(n)), [size], [])
+            return step(data)
+
+        setattr(classifier, f"{split}_step", counted_step)
 
 
 def after_interval(epoch, logs):
@@ -75,7 +107,10 @@ def after_interval(epoch, logs):
         os.kill(os.getpid(), signal.SIGKILL)
 
 
-index = int(os.environ.get("KERAS_DISTRIBUTION_PROCESS_ID", 0))
+if keras.config.backend() == "tensorflow" and processes.requested():
+    index = processes.tf_cluster()[1][1]
+else:
+    index = int(os.environ.get("KERAS_DISTRIBUTION_PROCESS_ID", 0))
 losses = []
 callbacks = [
     keras.callbacks.LambdaCallback(
@@ -87,10 +122,9 @@ callbacks = [
 ]
 finetune.run(config, build, train, test, callbacks=callbacks)
 # Variables split over several processes' devices (model parallel).
-split = sum(
+split = keras.config.backend() == "jax" and sum(
     not (value.is_fully_addressable or value.is_fully_replicated)
     for value in (v.value for v in built["classifier"].variables)
 )
-print(
-    "RESULT " + json.dumps({"process": index, "losses": losses, "split": split})
-)
+result = {"process": index, "losses": losses, "split": split, "rows": rows}
+print("RESULT " + json.dumps(result))

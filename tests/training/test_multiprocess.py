@@ -1,7 +1,9 @@
-"""Two JAX processes on 127.0.0.1 train as one process with their devices.
+"""Two processes on 127.0.0.1 train as one process with their devices.
 
-Each run is a few processes of `multiprocess_run.py` (2 CPU devices each,
-Gloo collectives), bounded in time; the reference is one process with 4.
+Each run is a few processes of `multiprocess_run.py`, bounded in time. JAX:
+two processes with 2 CPU devices each (Gloo collectives) against one
+process with 4. TensorFlow: two `MultiWorkerMirroredStrategy` workers with
+one CPU each against one `MirroredStrategy` process with 2 logical CPUs.
 """
 
 import json
@@ -24,10 +26,20 @@ HERE = os.path.dirname(__file__)
 SCRIPT = os.path.join(HERE, "multiprocess_run.py")
 TOOL = os.path.join(HERE, "..", "..", "tools", "finetune_imdb.py")
 TIMEOUT = 600
+BACKEND = keras.config.backend()
+ALL_DEVICES = {"jax": 4, "tensorflow": 2}
+# --distribution of the one-process reference and of several processes.
+ALONE = {"jax": "data_parallel", "tensorflow": "mirrored"}
+SEVERAL = {"jax": "data_parallel", "tensorflow": "multi_worker"}
+LAYOUTS = {"jax": ["data_parallel", "model_parallel"]}.get(
+    BACKEND, [SEVERAL.get(BACKEND)]
+)
 
+jax_only = pytest.mark.skipif(
+    BACKEND != "jax", reason="keras.distribution (JAX) over processes"
+)
 pytestmark = pytest.mark.skipif(
-    keras.config.backend() != "jax",
-    reason="several processes run on JAX (keras.distribution)",
+    BACKEND == "torch", reason="several processes run on JAX or TensorFlow"
 )
 
 
@@ -37,31 +49,62 @@ def free_port():
         return probe.getsockname()[1]
 
 
-def process_env(devices, index=None, count=None, port=None):
+def process_env(devices=1, index=None, count=None, port=None):
+    """The environment of process `index` of `count` (none: alone)."""
     env = dict(
         os.environ,
-        KERAS_BACKEND="jax",
+        KERAS_BACKEND=BACKEND,
         JAX_PLATFORMS="cpu",
+        CUDA_VISIBLE_DEVICES="",
         XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}",
     )
     for name in [n for n in env if n.startswith("KERAS_DISTRIBUTION_")]:
         del env[name]
-    if count:
+    env.pop("TF_CONFIG", None)
+    if count and BACKEND == "jax":
         env.update(
             KERAS_DISTRIBUTION_JOB_ADDRESSES=f"127.0.0.1:{port}",
             KERAS_DISTRIBUTION_NUM_PROCESSES=str(count),
             KERAS_DISTRIBUTION_PROCESS_ID=str(index),
         )
+    elif count:
+        workers = [f"127.0.0.1:{port + i}" for i in range(count)]
+        env["TF_CONFIG"] = json.dumps(
+            {
+                "cluster": {"worker": workers},
+                "task": {"type": "worker", "index": index},
+            }
+        )
     return env
 
 
-def start(command, count, devices):
+def free_ports(count):
+    """A first port of `count` consecutive free ones."""
+    for _ in range(100):
+        port = free_port()
+        if port + count < 65536 and all(
+            _is_free(port + i) for i in range(1, count)
+        ):
+            return port
+    raise RuntimeError(f"No {count} consecutive free ports.")
+
+
+def _is_free(port):
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def start(command, count):
     """`count` processes of `command` (one without the variables)."""
     if count == 1:
-        envs = [process_env(devices)]
+        envs = [process_env()]
     else:
-        port = free_port()
-        envs = [process_env(devices, i, count, port) for i in range(count)]
+        port = free_ports(count)
+        envs = [process_env(1, i, count, port) for i in range(count)]
     return [
         subprocess.Popen(
             command,
@@ -101,8 +144,12 @@ def results(outputs):
 
 
 def run(model_dir, vocabulary, mode="straight", count=2, layout=None):
+    """A run of `count` processes over `ALL_DEVICES` (one per process on
+    TensorFlow), with `layout` or the backend's default."""
+    layout = layout or (SEVERAL if count > 1 else ALONE)[BACKEND]
+    devices = str(ALL_DEVICES[BACKEND] // count)
     command = [sys.executable, SCRIPT, str(model_dir), vocabulary, mode]
-    return start(command + [layout] * bool(layout), count, 4 // count)
+    return start(command + [layout, devices], count)
 
 
 @pytest.fixture(scope="module")
@@ -133,35 +180,58 @@ def files(folder):
 
 @pytest.fixture(scope="module")
 def one_process(tmp_path_factory, vocabulary):
-    """The reference: one process with 4 devices, data parallel."""
+    """The reference: one process with all the devices."""
     model_dir = tmp_path_factory.mktemp("one")
     (result,) = results(finish(run(model_dir, vocabulary, count=1)))
     return model_dir, result
 
 
-@pytest.mark.parametrize("layout", ["data_parallel", "model_parallel"])
+@pytest.fixture(scope="module")
+def two_processes(tmp_path_factory, vocabulary):
+    """`layout -> (model_dir, results)` of uninterrupted two-process runs,
+    each run once per module."""
+    done = {}
+
+    def get(layout):
+        if layout not in done:
+            model_dir = tmp_path_factory.mktemp(layout)
+            found = results(finish(run(model_dir, vocabulary, layout=layout)))
+            done[layout] = model_dir, found
+        return done[layout]
+
+    return get
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
 def test_two_processes_train_as_one_process_with_their_devices(
-    tmp_path, vocabulary, one_process, layout
+    one_process, two_processes, layout
 ):
     one_dir, single = one_process
-    two = results(finish(run(tmp_path / "two", vocabulary, layout=layout)))
+    two_dir, two = two_processes(layout)
 
     assert [r["process"] for r in two] == [0, 1]
     # The model-parallel layout splits weights over both processes.
     assert all(bool(r["split"]) == (layout == "model_parallel") for r in two)
+    if BACKEND == "tensorflow":
+        # Each of the 2 replicas (one per worker; both in one process)
+        # trained on its half of each batch of 8, and evaluated its half of
+        # each of the 3 test batches of 4 (2 evaluations).
+        expected = {"train": [4] * 10, "test": [2] * 6}
+        assert all(r["rows"] == expected for r in two)
+        assert single["rows"] == {k: v * 2 for k, v in expected.items()}
     for other in two:
         np.testing.assert_allclose(other["losses"], single["losses"], atol=1e-5)
     assert len(single["losses"]) == 10
     assert single["losses"][0] != pytest.approx(single["losses"][-1])
     _, expected = preset_weights(one_dir)
-    classifier, weights = preset_weights(tmp_path / "two")
+    classifier, weights = preset_weights(two_dir)
     for a, b in zip(expected, weights):
         np.testing.assert_allclose(a, b, atol=1e-5)
 
     # Only the chief wrote: the files of the one process, one TensorBoard
     # writer per split.
-    assert files(tmp_path / "two") == files(one_dir)
-    assert "logs/train/<events>" in files(tmp_path / "two")
+    assert files(two_dir) == files(one_dir)
+    assert "logs/train/<events>" in files(two_dir)
 
     # The evaluation counted each of the 11 test reviews once: its metrics
     # are those of the final weights on the reviews, computed here.
@@ -173,16 +243,18 @@ def test_two_processes_train_as_one_process_with_their_devices(
     )
     cross_entropy = -np.mean(log_probabilities[np.arange(11), labels])
     accuracy = np.mean(np.argmax(logits, axis=-1) == labels)
-    metrics = json.loads((tmp_path / "two" / "metrics.json").read_text())
+    metrics = json.loads((two_dir / "metrics.json").read_text())
     assert metrics["eval_metrics"]["loss"] == pytest.approx(
         cross_entropy, abs=1e-5
     )
     assert metrics["eval_metrics"]["accuracy"] == pytest.approx(accuracy)
 
 
-def test_sigkill_of_one_process_then_resume_of_both(tmp_path, vocabulary):
-    straight = run(tmp_path / "straight", vocabulary)
-    results(finish(straight))
+@jax_only
+def test_sigkill_of_one_process_then_resume_of_both(
+    tmp_path, vocabulary, two_processes
+):
+    straight_dir, _ = two_processes("data_parallel")
 
     killed = run(tmp_path / "killed", vocabulary, mode="kill")
     # Process 1 kills itself after the checkpoint of step 5; the chief
@@ -198,7 +270,7 @@ def test_sigkill_of_one_process_then_resume_of_both(tmp_path, vocabulary):
     assert json.loads(metadata.read_text())["epoch"] == 1
 
     results(finish(run(tmp_path / "killed", vocabulary, mode="resume")))
-    _, expected = preset_weights(tmp_path / "straight")
+    _, expected = preset_weights(straight_dir)
     _, weights = preset_weights(tmp_path / "killed")
     for a, b in zip(expected, weights):
         np.testing.assert_allclose(a, b, atol=1e-6)
@@ -214,12 +286,17 @@ def test_a_process_without_its_coordinator_fails_in_bounded_time(tmp_path):
         "--connect-timeout",
         "3",
     ]
-    env = process_env(2, index=1, count=2, port=free_port())
+    port = free_ports(2)
+    env = process_env(2, index=1, count=2, port=port)
     began = time.monotonic()
     done = subprocess.run(
         command, env=env, capture_output=True, text=True, timeout=120
     )
     assert done.returncode == 1
-    assert "error: Process 1 cannot reach the coordinator" in done.stderr
-    assert env["KERAS_DISTRIBUTION_JOB_ADDRESSES"] in done.stderr
+    process = "1" if BACKEND == "jax" else "worker 1"
+    expected = (
+        f"error: Process {process} cannot reach the coordinator at "
+        f"127.0.0.1:{port} within 3 s"
+    )
+    assert expected in done.stderr
     assert time.monotonic() - began < 60

@@ -1,5 +1,6 @@
 """The pieces of a multi-process run that one process can check."""
 
+import json
 import socket
 import time
 import types
@@ -8,6 +9,7 @@ import keras
 import pytest
 import tensorflow as tf
 
+from keras_xlnet.training import distribution
 from keras_xlnet.training import processes
 
 VARIABLES = {
@@ -49,6 +51,86 @@ def test_the_variables_give_the_coordinator_count_and_index(monkeypatch):
         "KERAS_DISTRIBUTION_JOB_ADDRESSES", "10.0.0.2:8476,10.0.0.3:8476"
     )
     assert processes._environment() == ("10.0.0.2:8476", 2, 1)
+
+
+def tf_config(cluster, task_type, index):
+    return json.dumps(
+        {"cluster": cluster, "task": {"type": task_type, "index": index}}
+    )
+
+
+WORKERS = {"worker": ["127.0.0.1:1000", "127.0.0.1:1001"]}
+WITH_CHIEF = {"chief": ["127.0.0.1:999"], **WORKERS}
+
+
+@pytest.mark.parametrize(
+    "config, expected",
+    [
+        ("{not json", "must be JSON"),
+        (json.dumps({"cluster": WORKERS}), "must be JSON.*'task'"),
+        (tf_config(WORKERS, "worker", 2), r"task \('worker', 2\) is not"),
+        (tf_config(WORKERS, "ps", 0), r"task \('ps', 0\) is not"),
+    ],
+)
+def test_a_bad_tf_config_is_named(monkeypatch, config, expected):
+    monkeypatch.setenv("TF_CONFIG", config)
+    with pytest.raises(processes.ProcessError, match=expected):
+        processes.tf_cluster()
+
+
+@pytest.mark.parametrize(
+    "cluster, task, chief",
+    [
+        (WORKERS, ("worker", 0), True),
+        (WORKERS, ("worker", 1), False),
+        (WITH_CHIEF, ("chief", 0), True),
+        (WITH_CHIEF, ("worker", 0), False),
+    ],
+)
+def test_the_tf_coordinator_is_the_chief_else_worker_0(
+    monkeypatch, cluster, task, chief
+):
+    monkeypatch.setenv("TF_CONFIG", tf_config(cluster, *task))
+    tasks, this = processes.tf_cluster()
+    assert this == task
+    assert (next(iter(tasks)) == task) == chief
+    assert tasks[("worker", 1)] == "127.0.0.1:1001"
+    if keras.config.backend() == "tensorflow":
+        assert processes.requested()
+        assert processes.is_chief() == chief
+
+
+@pytest.mark.skipif(
+    keras.config.backend() != "tensorflow", reason="TF_CONFIG is TensorFlow's"
+)
+def test_one_tf_task_is_not_a_multi_process_run(monkeypatch):
+    monkeypatch.setenv("TF_CONFIG", tf_config({"worker": ["a:1"]}, "worker", 0))
+    assert not processes.requested()
+    assert processes.is_chief()
+    monkeypatch.delenv("TF_CONFIG")
+    assert not processes.requested()
+
+
+@pytest.mark.skipif(
+    keras.config.backend() != "tensorflow", reason="tf.distribute"
+)
+def test_multi_worker_needs_tf_config(monkeypatch):
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    with pytest.raises(distribution.DistributionError, match="TF_CONFIG"):
+        distribution.configure("multi_worker")
+
+
+@pytest.mark.parametrize("name", ["none", "mirrored"])
+def test_a_one_process_distribution_is_refused_for_several(monkeypatch, name):
+    for variable, value in VARIABLES.items():
+        monkeypatch.setenv(variable, value)
+    monkeypatch.setenv("TF_CONFIG", tf_config(WORKERS, "worker", 1))
+    if keras.config.backend() == "torch":
+        pytest.skip("several processes run on JAX or TensorFlow")
+    with pytest.raises(
+        distribution.DistributionError, match=f"{name} would train each"
+    ):
+        distribution.configure(name)
 
 
 def test_an_unreachable_coordinator_fails_after_the_timeout():
