@@ -1,40 +1,30 @@
 """Distributed training gives the single-device losses (CPU devices)."""
 
-import json
 import os
-import subprocess
 import sys
 
 import keras
 import pytest
+from child_processes import finish
+from child_processes import results
+from child_processes import start
 
 SCRIPT = os.path.join(os.path.dirname(__file__), "distributed_run.py")
 
 
-def run(mode, backend):
+def run(modes, backend):
+    """The results of `modes`, each run in its own process, side by side."""
     env = dict(os.environ, KERAS_BACKEND=backend)
-    result = subprocess.run(
-        [sys.executable, SCRIPT, mode],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=600,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    line = next(
-        line
-        for line in result.stdout.splitlines()
-        if line.startswith("RESULT ")
-    )
-    return json.loads(line.removeprefix("RESULT "))
+    procs = [start([sys.executable, SCRIPT, mode], env) for mode in modes]
+    return results(finish(procs))
 
 
 def test_jax_data_and_model_parallel_on_8_devices():
     if keras.config.backend() != "jax":
         pytest.skip("keras.distribution runs on the JAX backend")
-    single = run("single", "jax")
-    data_parallel = run("data_parallel", "jax")
-    model_parallel = run("model_parallel", "jax")
+    single, data_parallel, model_parallel = run(
+        ["single", "data_parallel", "model_parallel"], "jax"
+    )
     assert data_parallel["devices"] == model_parallel["devices"] == 8
     for other in (data_parallel, model_parallel):
         assert other["losses"] == pytest.approx(single["losses"], abs=1e-5)
@@ -52,8 +42,7 @@ def test_jax_data_and_model_parallel_on_8_devices():
 def test_tensorflow_mirrored_strategy_on_2_cpus():
     if keras.config.backend() != "tensorflow":
         pytest.skip("tf.distribute runs on the TensorFlow backend")
-    single = run("single", "tensorflow")
-    mirrored = run("mirrored", "tensorflow")
+    single, mirrored = run(["single", "mirrored"], "tensorflow")
     assert mirrored["replicas"] == 2
     assert mirrored["running_mean_losses"] == pytest.approx(
         single["running_mean_losses"], abs=1e-5

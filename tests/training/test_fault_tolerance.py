@@ -5,12 +5,13 @@ import io
 import json
 import os
 import signal
-import subprocess
 import sys
 
 import keras
 import numpy as np
 import pytest
+from child_processes import finish
+from child_processes import start
 
 import keras_xlnet
 from keras_xlnet.training import finetune
@@ -19,13 +20,11 @@ SCRIPT = os.path.join(os.path.dirname(__file__), "killable_run.py")
 
 
 def run(model_dir, mode, batches="plain"):
+    """A started run of `killable_run.py`."""
     # 8 steps of batch 8, evaluated every 4: each interval reads 32 of the
     # 27 training reviews, so it spans more than one pass.
-    return subprocess.run(
-        [sys.executable, SCRIPT, str(model_dir), mode, "8", "4", "8", batches],
-        capture_output=True,
-        text=True,
-        timeout=600,
+    return start(
+        [sys.executable, SCRIPT, str(model_dir), mode, "8", "4", "8", batches]
     )
 
 
@@ -40,14 +39,20 @@ def weights(model_dir):
 def test_sigkill_then_resume_equals_a_straight_run(tmp_path, batches):
     if keras.config.backend() == "torch":
         pytest.skip("checked on JAX and TensorFlow")
-    straight = run(tmp_path / "straight", "straight", batches)
-    assert straight.returncode == 0, straight.stderr[-2000:]
-
-    killed = run(tmp_path / "killed", "kill", batches)
-    assert killed.returncode == -signal.SIGKILL
+    # The straight run and the run to be killed side by side.
+    straight, killed = finish(
+        [
+            run(tmp_path / "straight", "straight", batches),
+            run(tmp_path / "killed", "kill", batches),
+        ]
+    )
+    assert straight[0] == 0, straight[2][-2000:]
+    assert killed[0] == -signal.SIGKILL, killed[2][-2000:]
     assert (tmp_path / "killed" / "backup" / "latest.weights.h5").exists()
-    resumed = run(tmp_path / "killed", "resume", batches)
-    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    ((resumed, _, error),) = finish(
+        [run(tmp_path / "killed", "resume", batches)]
+    )
+    assert resumed == 0, error[-2000:]
 
     # Bit-identical on the CPU: weights, training loss, evaluation.
     for a, b in zip(

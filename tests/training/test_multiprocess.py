@@ -17,6 +17,9 @@ import time
 import keras
 import numpy as np
 import pytest
+from child_processes import finish
+from child_processes import results
+from child_processes import start
 
 import keras_xlnet
 from keras_xlnet.models.xlnet_tokenizer import train_vocabulary
@@ -25,7 +28,6 @@ from keras_xlnet.training import finetune
 HERE = os.path.dirname(__file__)
 SCRIPT = os.path.join(HERE, "multiprocess_run.py")
 TOOL = os.path.join(HERE, "..", "..", "tools", "finetune_imdb.py")
-TIMEOUT = 600
 BACKEND = keras.config.backend()
 ALL_DEVICES = {"jax": 4, "tensorflow": 2}
 # --distribution of the one-process reference and of several processes.
@@ -98,49 +100,14 @@ def _is_free(port):
     return True
 
 
-def start(command, count):
+def start_all(command, count):
     """`count` processes of `command` (one without the variables)."""
     if count == 1:
         envs = [process_env()]
     else:
         port = free_ports(count)
         envs = [process_env(1, i, count, port) for i in range(count)]
-    return [
-        subprocess.Popen(
-            command,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for env in envs
-    ]
-
-
-def finish(procs, deadline=TIMEOUT):
-    """Waits for every process (killing all at the deadline); returns
-    `(returncode, stdout, stderr)` of each."""
-    end = time.monotonic() + deadline
-    outputs = []
-    try:
-        for proc in procs:
-            out, err = proc.communicate(timeout=max(1, end - time.monotonic()))
-            outputs.append((proc.returncode, out, err))
-    finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.kill()
-                proc.communicate()
-    return outputs
-
-
-def results(outputs):
-    found = []
-    for returncode, out, err in outputs:
-        assert returncode == 0, err[-3000:]
-        line = next(x for x in out.splitlines() if x.startswith("RESULT "))
-        found.append(json.loads(line.removeprefix("RESULT ")))
-    return found
+    return [start(command, env) for env in envs]
 
 
 def run(model_dir, vocabulary, mode="straight", count=2, layout=None):
@@ -149,7 +116,7 @@ def run(model_dir, vocabulary, mode="straight", count=2, layout=None):
     layout = layout or (SEVERAL if count > 1 else ALONE)[BACKEND]
     devices = str(ALL_DEVICES[BACKEND] // count)
     command = [sys.executable, SCRIPT, str(model_dir), vocabulary, mode]
-    return start(command + [layout, devices], count)
+    return start_all(command + [layout, devices], count)
 
 
 @pytest.fixture(scope="module")
@@ -179,35 +146,28 @@ def files(folder):
 
 
 @pytest.fixture(scope="module")
-def one_process(tmp_path_factory, vocabulary):
-    """The reference: one process with all the devices."""
-    model_dir = tmp_path_factory.mktemp("one")
-    (result,) = results(finish(run(model_dir, vocabulary, count=1)))
-    return model_dir, result
-
-
-@pytest.fixture(scope="module")
-def two_processes(tmp_path_factory, vocabulary):
-    """`layout -> (model_dir, results)` of uninterrupted two-process runs,
-    each run once per module."""
-    done = {}
-
-    def get(layout):
-        if layout not in done:
-            model_dir = tmp_path_factory.mktemp(layout)
-            found = results(finish(run(model_dir, vocabulary, layout=layout)))
-            done[layout] = model_dir, found
-        return done[layout]
-
-    return get
+def uninterrupted(tmp_path_factory, vocabulary):
+    """`name -> (model_dir, results)` of the one-process reference with all
+    the devices ("one") and of two processes in each layout, run once per
+    module, one run after the other (side by side, the collectives of
+    starved processes slow them all down)."""
+    found = {}
+    for name in ["one", *LAYOUTS]:
+        model_dir = tmp_path_factory.mktemp(name)
+        if name == "one":
+            procs = run(model_dir, vocabulary, count=1)
+        else:
+            procs = run(model_dir, vocabulary, layout=name)
+        found[name] = model_dir, results(finish(procs))
+    return found
 
 
 @pytest.mark.parametrize("layout", LAYOUTS)
 def test_two_processes_train_as_one_process_with_their_devices(
-    one_process, two_processes, layout
+    uninterrupted, layout
 ):
-    one_dir, single = one_process
-    two_dir, two = two_processes(layout)
+    one_dir, (single,) = uninterrupted["one"]
+    two_dir, two = uninterrupted[layout]
 
     assert [r["process"] for r in two] == [0, 1]
     # The model-parallel layout splits weights over both processes.
@@ -252,16 +212,16 @@ def test_two_processes_train_as_one_process_with_their_devices(
 
 @jax_only
 def test_sigkill_of_one_process_then_resume_of_both(
-    tmp_path, vocabulary, two_processes
+    tmp_path, vocabulary, uninterrupted
 ):
-    straight_dir, _ = two_processes("data_parallel")
+    straight_dir, _ = uninterrupted["data_parallel"]
 
     killed = run(tmp_path / "killed", vocabulary, mode="kill")
     # Process 1 kills itself after the checkpoint of step 5; the chief
     # would wait for it in the next step's collectives: stop it too, as a
     # cluster manager restarting the job would.
     try:
-        killed[1].wait(timeout=TIMEOUT)
+        killed[1].wait(timeout=600)
     finally:
         killed[0].send_signal(signal.SIGKILL)
         finish(killed, deadline=60)
