@@ -12,6 +12,25 @@ import pytest
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
+# Modules whose tests run training scripts in child processes for minutes,
+# longest first: collected before the others, so that the README's
+# `pytest -n 2` (whole files per worker, in collection order) starts them
+# early and fills the other worker with short tests.
+LONG_MODULES = (
+    "test_multiprocess.py",
+    "test_fault_tolerance.py",
+    "test_distribution.py",
+)
+
+
+def pytest_collection_modifyitems(items):
+    def rank(item):
+        name = item.path.name
+        return LONG_MODULES.index(name) if name in LONG_MODULES else 99
+
+    items.sort(key=rank)
+
+
 def shared_path(*parts):
     """A path under `../shared` (or `$XLNET_SHARED_DIR`); skips if absent."""
     root = pathlib.Path(
