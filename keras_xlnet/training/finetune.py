@@ -516,7 +516,12 @@ def check_resume_settings(config, backup_dir, record=True):
     """Records the run's settings in `backup_dir` (when `record`), or, when
     resuming, raises `RecipeError` naming each one that differs from the
     record."""
-    settings = {name: getattr(config, name) for name in RESUME_SETTINGS}
+    settings = {
+        name: getattr(config, name)
+        for name in RESUME_SETTINGS
+        # Without grouping, the width only batches the evaluation.
+        if name != "bucket_width" or config.group_by_length
+    }
     path = os.path.join(backup_dir, SETTINGS_FILE)
     if not (config.resume and gfile.exists(path)):
         if record:
@@ -532,7 +537,7 @@ def check_resume_settings(config, backup_dir, record=True):
     recorded = {name: recorded.get(name, defaults[name]) for name in settings}
     changed = [
         f"{name}={settings[name]!r} (checkpoint: {recorded[name]!r})"
-        for name in RESUME_SETTINGS
+        for name in settings
         if recorded[name] != settings[name]
     ]
     if changed:

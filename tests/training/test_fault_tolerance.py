@@ -135,6 +135,22 @@ def test_resume_with_changed_settings_is_refused(tmp_path):
     assert "train_steps" not in message
 
 
+@pytest.mark.parametrize("group_by_length", [False, True])
+def test_bucket_width_binds_a_resume_only_with_grouping(
+    tmp_path, group_by_length
+):
+    config = finetune.FinetuneConfig(
+        model_dir=str(tmp_path / "run"), group_by_length=group_by_length
+    )
+    finetune.prepare_model_dir(config)
+    wider = dataclasses.replace(config, resume=True, bucket_width=128)
+    if not group_by_length:  # The width only batches the evaluation.
+        assert finetune.prepare_model_dir(wider)[1] == 0
+        return
+    with pytest.raises(finetune.RecipeError, match="bucket_width=128"):
+        finetune.prepare_model_dir(wider)
+
+
 def test_a_run_stopped_before_its_first_checkpoint_starts_again(tmp_path):
     config = finetune.FinetuneConfig(model_dir=str(tmp_path / "run"))
     assert finetune.prepare_model_dir(config)[1] == 0
