@@ -37,9 +37,6 @@ LAYOUTS = {"jax": ["data_parallel", "model_parallel"]}.get(
     BACKEND, [SEVERAL.get(BACKEND)]
 )
 
-jax_only = pytest.mark.skipif(
-    BACKEND != "jax", reason="keras.distribution (JAX) over processes"
-)
 pytestmark = pytest.mark.skipif(
     BACKEND == "torch", reason="several processes run on JAX or TensorFlow"
 )
@@ -210,11 +207,10 @@ def test_two_processes_train_as_one_process_with_their_devices(
     assert metrics["eval_metrics"]["accuracy"] == pytest.approx(accuracy)
 
 
-@jax_only
 def test_sigkill_of_one_process_then_resume_of_both(
     tmp_path, vocabulary, uninterrupted
 ):
-    straight_dir, _ = uninterrupted["data_parallel"]
+    straight_dir, _ = uninterrupted[SEVERAL[BACKEND]]
 
     killed = run(tmp_path / "killed", vocabulary, mode="kill")
     # Process 1 kills itself after the checkpoint of step 5; the chief
