@@ -8,6 +8,9 @@ import json
 import subprocess
 import time
 
+# Seconds a test waits for its child processes before killing them.
+DEADLINE = 600
+
 
 def start(command, env=None):
     """A running `command`, its output captured as text."""
@@ -20,7 +23,7 @@ def start(command, env=None):
     )
 
 
-def finish(procs, deadline=600):
+def finish(procs, deadline=DEADLINE):
     """Waits for every process, killing all that run past `deadline`
     seconds; returns `(returncode, stdout, stderr)` of each."""
     end = time.monotonic() + deadline

@@ -26,7 +26,9 @@ LONG_MODULES = (
 def pytest_collection_modifyitems(items):
     def rank(item):
         name = item.path.name
-        return LONG_MODULES.index(name) if name in LONG_MODULES else 99
+        if name not in LONG_MODULES:
+            return len(LONG_MODULES)
+        return LONG_MODULES.index(name)
 
     items.sort(key=rank)
 

@@ -17,6 +17,7 @@ import time
 import keras
 import numpy as np
 import pytest
+from child_processes import DEADLINE
 from child_processes import finish
 from child_processes import results
 from child_processes import start
@@ -217,7 +218,7 @@ def test_sigkill_of_one_process_then_resume_of_both(
     # would wait for it in the next step's collectives: stop it too, as a
     # cluster manager restarting the job would.
     try:
-        killed[1].wait(timeout=600)
+        killed[1].wait(timeout=DEADLINE)
     finally:
         killed[0].send_signal(signal.SIGKILL)
         finish(killed, deadline=60)
