@@ -24,6 +24,14 @@ LONG_MODULES = (
 
 
 def pytest_collection_modifyitems(items):
+    # Tests whose behaviour does not depend on the Keras backend run once,
+    # in the JAX pass of the suite.
+    if keras.config.backend() != "jax":
+        once = pytest.mark.skip(reason="backend-independent: runs with jax")
+        for item in items:
+            if item.get_closest_marker("backend_independent"):
+                item.add_marker(once)
+
     def rank(item):
         name = item.path.name
         if name not in LONG_MODULES:

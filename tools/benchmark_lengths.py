@@ -109,11 +109,10 @@ def eval_batches(preprocessor, texts, labels, bucketed):
 
 
 def train_batches(preprocessor, texts, labels, batch_size, steps, grouped):
-    import tensorflow as tf
+    from keras_xlnet.recipes.imdb import ImdbConfig
+    from keras_xlnet.recipes.imdb import ImdbTask
 
-    from keras_xlnet.training import finetune
-
-    config = finetune.FinetuneConfig(
+    config = ImdbConfig(
         batch_size=batch_size,
         train_steps=steps,
         sequence_length=SEQUENCE_LENGTH,
@@ -121,13 +120,9 @@ def train_batches(preprocessor, texts, labels, batch_size, steps, grouped):
         bucket_width=BUCKET_WIDTH,
         seed=0,
     )
-    dataset = finetune.training_batches(
-        config,
-        tf.data.Dataset.from_tensor_slices((texts, labels)),
-        len(texts),
-        preprocessor,
-    )
-    return numpy_batches(dataset.take(steps))
+    task = ImdbTask(config, train=(texts, labels), test=([], []))
+    task.preprocessor = preprocessor
+    return numpy_batches(task.training_batches(None, 0).take(steps))
 
 
 def flops(c, batches, training):

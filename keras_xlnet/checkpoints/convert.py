@@ -256,6 +256,14 @@ def convert_checkpoint(source, output_dir, vocabulary=None, config=None):
         raise FileExistsError(
             f"{output_dir!r} exists; choose a new folder for the preset."
         )
+    parent = os.path.dirname(output_dir)
+    try:
+        os.makedirs(parent, exist_ok=True)
+        tempfile.TemporaryDirectory(prefix=".probe-", dir=parent).cleanup()
+    except OSError as error:
+        raise CheckpointError(
+            f"The preset folder {output_dir!r} cannot be created ({error})."
+        ) from None
     tokenizer = None if vocabulary is None else _tokenizer(vocabulary)
     loaded = load_checkpoint(source, config=config)
     if tokenizer is not None:
@@ -272,8 +280,6 @@ def convert_checkpoint(source, output_dir, vocabulary=None, config=None):
             loaded.classifier.preprocessor = XLNetTextClassifierPreprocessor(
                 tokenizer
             )
-    parent = os.path.dirname(output_dir)
-    os.makedirs(parent, exist_ok=True)
     staging = tempfile.mkdtemp(prefix=".converting-", dir=parent)
     try:
         (loaded.classifier or loaded.backbone).save_to_preset(staging)

@@ -21,23 +21,29 @@ LABELS = {"neg": 0, "pos": 1}
 ORIGINAL_PAD_SEGMENT_ID = 4
 
 
+class DataError(ValueError):
+    """Data files that do not fit the run's settings."""
+
+
 def clean_review(text):
     return text.strip().replace("<br />", " ")
 
 
 def read_aclimdb(root, split):
-    """`(texts, labels)` of `root/split/{neg,pos}/*.txt`, in sorted order."""
+    """`(texts, labels)` of `root/split/{neg,pos}/*.txt`, in sorted order:
+    all negative reviews, then all positive ones (shuffle before training
+    or writing, as `training.data_stream` and `shuffled` do)."""
     texts, labels = [], []
     for name, label in LABELS.items():
         folder = os.path.join(root, split, name)
         if not os.path.isdir(folder):
-            raise FileNotFoundError(
+            raise DataError(
                 f"{folder} does not exist: expected the aclImdb layout "
                 "<data-dir>/{train,test}/{neg,pos}/*.txt."
             )
         files = sorted(f for f in os.listdir(folder) if f.endswith(".txt"))
         if not files:
-            raise FileNotFoundError(
+            raise DataError(
                 f"{folder} holds no reviews (*.txt): both classes of a split "
                 "need examples."
             )
@@ -46,6 +52,15 @@ def read_aclimdb(root, split):
                 texts.append(clean_review(f.read()))
             labels.append(label)
     return texts, labels
+
+
+def shuffled(texts, labels, seed=0):
+    """`(texts, labels)` in one random order fixed by `seed` (the original
+    preprocessing shuffles all examples before writing them)."""
+    import numpy as np
+
+    order = np.random.default_rng(seed).permutation(len(texts))
+    return [texts[i] for i in order], [labels[i] for i in order]
 
 
 def download_aclimdb(cache_dir):
@@ -88,10 +103,6 @@ def _feature_spec(sequence_length):
     }
 
 
-class DataError(ValueError):
-    """Data files that do not fit the run's settings."""
-
-
 def _check_record_length(path, sequence_length):
     """Raises `DataError` unless the first record of `path` holds
     `sequence_length` ids (parsing would fail later, deep in `tf.data`)."""
@@ -110,17 +121,18 @@ def _check_record_length(path, sequence_length):
     raise DataError(f"{path} holds no records.")
 
 
-def read_tfrecords(pattern, sequence_length):
-    """A `tf.data.Dataset` of `(inputs, label, weight)` from TFRecords.
+def tfrecord_files(pattern, sequence_length):
+    """`(files, parse)`: the TFRecord files matching `pattern`, checked,
+    and a function parsing one record into `(inputs, label, weight)`.
 
     `inputs` is what `XLNetBackbone` takes; `weight` is `is_real_example`,
     so padding examples count for nothing.
     """
     import tensorflow as tf
 
-    files = tf.io.gfile.glob(pattern)
+    files = sorted(tf.io.gfile.glob(pattern))
     if not files:
-        raise FileNotFoundError(f"No TFRecord file matches {pattern!r}.")
+        raise DataError(f"No TFRecord file matches {pattern!r}.")
     _check_record_length(files[0], sequence_length)
     spec = _feature_spec(sequence_length)
 
@@ -134,7 +146,23 @@ def read_tfrecords(pattern, sequence_length):
         weight = tf.cast(example["is_real_example"], "float32")
         return inputs, tf.cast(example["label_ids"], "int32"), weight
 
+    return files, parse
+
+
+def read_tfrecords(pattern, sequence_length):
+    """A `tf.data.Dataset` of `(inputs, label, weight)` from TFRecords, in
+    file order (see `tfrecord_files`)."""
+    import tensorflow as tf
+
+    files, parse = tfrecord_files(pattern, sequence_length)
     return tf.data.TFRecordDataset(files).map(parse)
+
+
+def count_records(files):
+    """The number of records in `files`."""
+    import tensorflow as tf
+
+    return int(tf.data.TFRecordDataset(files).reduce(0, lambda n, _: n + 1))
 
 
 def write_tfrecords(path, preprocessor, texts, labels, batch_size=256):

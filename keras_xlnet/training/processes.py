@@ -15,9 +15,7 @@ TensorFlow `chief`, or worker 0 without one) writes files.
 import contextlib
 import json
 import os
-import shutil
 import socket
-import tempfile
 import time
 
 import keras
@@ -35,16 +33,40 @@ class ProcessError(RuntimeError):
 
 
 def requested():
-    """Whether the environment describes a run of several processes for
-    this backend (`KERAS_DISTRIBUTION_*` on JAX, `TF_CONFIG` listing two or
-    more tasks on TensorFlow)."""
+    """Whether the environment describes a run of several processes: any
+    `KERAS_DISTRIBUTION_*` variable (JAX), or a `TF_CONFIG` listing two or
+    more tasks (TensorFlow). A description that is incomplete, malformed
+    or for another backend is a `ProcessError` naming it."""
     backend = keras.config.backend()
-    if backend == "jax":
-        return bool(os.environ.get(ENVIRONMENT[0]))
-    if backend == "tensorflow":
-        cluster = tf_cluster()
-        return cluster is not None and len(cluster[0]) > 1
+    variables = [name for name in ENVIRONMENT if os.environ.get(name)]
+    cluster = tf_cluster()
+    if variables:
+        if backend != "jax":
+            raise ProcessError(
+                f"{', '.join(variables)} describe the processes of a JAX run; "
+                + _other_backend(backend)
+            )
+        _environment()
+        return True
+    if cluster is not None and len(cluster[0]) > 1:
+        if backend != "tensorflow":
+            raise ProcessError(
+                "TF_CONFIG describes the workers of a TensorFlow run; "
+                + _other_backend(backend)
+            )
+        return True
     return False
+
+
+def _other_backend(backend):
+    if backend == "torch":
+        return (
+            "runs of several processes need the JAX or TensorFlow backend "
+            "(KERAS_BACKEND=jax with KERAS_DISTRIBUTION_*, or tensorflow "
+            "with TF_CONFIG); unset it to train in one process on torch."
+        )
+    own = "TF_CONFIG" if backend == "tensorflow" else "KERAS_DISTRIBUTION_*"
+    return f"on {backend} describe them with {own}, or unset it."
 
 
 def tf_cluster():
@@ -58,17 +80,19 @@ def tf_cluster():
         config = json.loads(text)
         cluster = config["cluster"]
         task = (config["task"]["type"], int(config["task"]["index"]))
-    except (ValueError, KeyError, TypeError) as error:
+        tasks = {
+            (kind, index): address
+            for kind in ("chief", "worker")
+            for index, address in enumerate(cluster.get(kind, []))
+        }
+    except (ValueError, KeyError, TypeError, AttributeError) as error:
         raise ProcessError(
-            "TF_CONFIG must be JSON with 'cluster' (task type: list of "
-            "host:port) and 'task' ('type' and 'index'); reading it "
+            "TF_CONFIG must be JSON with 'cluster' (an object of task type: "
+            "list of host:port) and 'task' ('type' and 'index'); reading it "
             f"failed with {error!r}."
         ) from None
-    tasks = {
-        (kind, index): address
-        for kind in ("chief", "worker")
-        for index, address in enumerate(cluster.get(kind, []))
-    }
+    for (kind, index), address in tasks.items():
+        _check_address(address, f"TF_CONFIG's {kind} {index}")
     if task not in tasks:
         raise ProcessError(
             f"TF_CONFIG's task {task} is not one of its cluster's chief "
@@ -103,12 +127,13 @@ def _environment():
             f"{', '.join(missing)} not set."
         )
     addresses = os.environ[ENVIRONMENT[0]].split(",")
-    try:
-        count, index = (int(os.environ[name]) for name in ENVIRONMENT[1:])
-    except ValueError:
-        raise ProcessError(
-            f"{ENVIRONMENT[1]} and {ENVIRONMENT[2]} must be integers."
-        ) from None
+    values = {name: os.environ[name] for name in ENVIRONMENT[1:]}
+    for name, value in values.items():
+        if not value.strip().isdigit():
+            raise ProcessError(
+                f"{name} must be a non-negative integer; received {value!r}."
+            )
+    count, index = (int(value) for value in values.values())
     if not 0 <= index < count:
         raise ProcessError(
             f"{ENVIRONMENT[2]}={index} is outside 0..{count - 1} "
@@ -119,7 +144,19 @@ def _environment():
             f"{ENVIRONMENT[0]} lists {len(addresses)} addresses for "
             f"{count} processes (give the coordinator's, or one each)."
         )
+    for address in addresses:
+        _check_address(address, ENVIRONMENT[0])
     return addresses[0], count, index
+
+
+def _check_address(address, where):
+    """`ProcessError` unless `address` is `host:port`, port 1-65535."""
+    host, _, port = str(address).strip().rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ProcessError(
+            f"{where} holds {address!r}; expected host:port with a port "
+            "from 1 to 65535."
+        )
 
 
 def wait_for_coordinator(address, process, timeout):
@@ -243,9 +280,11 @@ def readable_variables(model):
     every device; the sharded values come back at the end. Replicating is
     a collective: every process enters with the same model.
     """
+    optimizer = getattr(model, "optimizer", None)
+    extra = optimizer.variables if optimizer is not None else []
     sharded = [
         variable
-        for variable in _model_variables(model)
+        for variable in [*model.variables, *extra]
         if keras.config.backend() == "jax"
         and not variable.value.is_fully_addressable
         and not variable.value.is_fully_replicated
@@ -272,22 +311,40 @@ def readable_variables(model):
             variable._value = value
 
 
-def _model_variables(model):
-    optimizer = getattr(model, "optimizer", None)
-    extra = optimizer.variables if optimizer is not None else []
-    return [*model.variables, *extra]
+def agree(what, value):
+    """`value` (an integer), after checking that every process of a
+    multi-process run holds the same; else `ProcessError` naming each
+    process's value of `what`."""
+    values = _gather(int(value))
+    if len(set(values)) > 1:
+        found = ", ".join(f"process {i}: {v}" for i, v in enumerate(values))
+        raise ProcessError(
+            f"The processes disagree on {what} ({found}). Every process "
+            "must see the same --model-dir: use shared storage (gs://...)."
+        )
+    return value
 
 
-@contextlib.contextmanager
-def output_dir(model_dir):
-    """Where this process writes the run's files: `model_dir` for the
-    chief; for the others a scratch folder, removed at the end (they save
-    the same checkpoints, as saving takes part in collectives)."""
-    if is_chief():
-        yield model_dir
-        return
-    scratch = tempfile.mkdtemp(prefix="keras_xlnet_process_")
-    try:
-        yield scratch
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+def _gather(value):
+    """`value` of every process, in process order."""
+    backend = keras.config.backend()
+    if backend == "jax":
+        import jax
+
+        if jax.process_count() > 1:
+            import numpy as np
+            from jax.experimental import multihost_utils
+
+            gathered = multihost_utils.process_allgather(np.int64(value))
+            return [int(v) for v in np.ravel(gathered)]
+    elif backend == "tensorflow" and requested():
+        from tensorflow.python.eager import context
+
+        tasks, task = tf_cluster()
+        names = [f"{kind}{index}" for kind, index in tasks]
+        _gather.calls = getattr(_gather, "calls", 0) + 1
+        key = f"keras_xlnet/agree/{_gather.calls}/{{}}"
+        ctx = context.context()
+        ctx.set_config_key_value(key.format(f"{task[0]}{task[1]}"), str(value))
+        return [int(ctx.get_config_key_value(key.format(n))) for n in names]
+    return [value]

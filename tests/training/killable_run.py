@@ -15,14 +15,16 @@ import sys
 
 import keras
 
-from keras_xlnet.training import finetune
+from keras_xlnet.recipes import imdb
+from keras_xlnet.recipes import imdb_demo
+from keras_xlnet.training import runner
 
 model_dir, mode = sys.argv[1], sys.argv[2]
 steps, every, batch = (
     map(int, sys.argv[3:6]) if len(sys.argv) > 3 else (6, 3, 4)
 )
 grouped = sys.argv[6:] == ["grouped"]
-config = finetune.FinetuneConfig(
+config = imdb.ImdbConfig(
     model_dir=model_dir,
     sequence_length=16,
     max_segments=2,  # Resumes with XLNet's memory between segments.
@@ -39,7 +41,6 @@ config = finetune.FinetuneConfig(
     resume=mode == "resume",
     verbose=0,
 )
-train, test = finetune.demo_data()
 callbacks = []
 if mode == "kill":
     callbacks.append(
@@ -49,10 +50,4 @@ if mode == "kill":
             )
         )
     )
-
-
-def build(dtype):
-    return finetune.demo_classifier(train[0], model_dir + "_vocab", dtype=dtype)
-
-
-finetune.run(config, build, train, test, callbacks=callbacks)
+runner.run(imdb_demo.demo_task(config), callbacks=callbacks)

@@ -4,9 +4,11 @@ Started by `test_multiprocess.py`, once per process, with the
 `KERAS_DISTRIBUTION_*` variables (JAX) or `TF_CONFIG` (TensorFlow) set, or
 neither for the one-process reference. Usage:
     python multiprocess_run.py MODEL_DIR VOCABULARY MODE DISTRIBUTION DEVICES
+        [EVAL_TFRECORD]
 with MODE one of straight, kill, resume; DISTRIBUTION a `--distribution`
-(model_parallel splits the 4 heads over 4 devices) and DEVICES the number
-of CPU devices of this process.
+(model_parallel splits the 4 heads over 4 devices), DEVICES the number
+of CPU devices of this process and EVAL_TFRECORD the test reviews as
+TFRecords (else their texts).
 
 10 steps of batch 8, evaluated every 5 steps on 11 test reviews (an odd
 count) in batches of 4. With `kill`, process 1 SIGKILLs itself once every
@@ -21,7 +23,9 @@ import os
 import signal
 import sys
 
+# MODEL_DIR may name each process's own folder with `{index}`.
 model_dir, vocabulary, mode, layout, devices = sys.argv[1:6]
+eval_tfrecord = sys.argv[6] if len(sys.argv) > 6 else None
 devices = int(devices)
 os.environ["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
 
@@ -37,11 +41,16 @@ if keras.config.backend() == "tensorflow" and devices > 1:
     )
 
 import keras_xlnet  # noqa: E402
-from keras_xlnet.training import finetune  # noqa: E402
+from keras_xlnet.recipes import imdb  # noqa: E402
+from keras_xlnet.recipes import imdb_demo  # noqa: E402
 from keras_xlnet.training import processes  # noqa: E402
 
-config = finetune.FinetuneConfig(
-    model_dir=model_dir,
+if keras.config.backend() == "tensorflow" and processes.requested():
+    index = processes.tf_cluster()[1][1]
+else:
+    index = int(os.environ.get("KERAS_DISTRIBUTION_PROCESS_ID", 0))
+config = imdb.ImdbConfig(
+    model_dir=model_dir.format(index=index),
     sequence_length=16,
     batch_size=8,
     train_steps=10,
@@ -49,13 +58,14 @@ config = finetune.FinetuneConfig(
     learning_rate=1e-3,
     eval_every=5,
     eval_batch_size=4,
+    eval_tfrecord=eval_tfrecord,
     dtype="float32",
     distribution=layout,
     resume=mode == "resume",
     connect_timeout=120,
     verbose=0,
 )
-train, test = finetune.demo_data()
+train, test = imdb_demo.demo_data()
 test = test[0][:11], test[1][:11]
 
 
@@ -107,10 +117,6 @@ def after_interval(epoch, logs):
         os.kill(os.getpid(), signal.SIGKILL)
 
 
-if keras.config.backend() == "tensorflow" and processes.requested():
-    index = processes.tf_cluster()[1][1]
-else:
-    index = int(os.environ.get("KERAS_DISTRIBUTION_PROCESS_ID", 0))
 losses = []
 callbacks = [
     keras.callbacks.LambdaCallback(
@@ -120,7 +126,7 @@ callbacks = [
         on_epoch_end=after_interval,
     )
 ]
-finetune.run(config, build, train, test, callbacks=callbacks)
+imdb.run(config, build, train, test, callbacks=callbacks)
 # Variables split over several processes' devices (model parallel).
 split = keras.config.backend() == "jax" and sum(
     not (value.is_fully_addressable or value.is_fully_replicated)

@@ -8,6 +8,7 @@ one CPU each against one `MirroredStrategy` process with 2 logical CPUs.
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -23,8 +24,9 @@ from child_processes import results
 from child_processes import start
 
 import keras_xlnet
+from keras_xlnet.data import imdb
 from keras_xlnet.models.xlnet_tokenizer import train_vocabulary
-from keras_xlnet.training import finetune
+from keras_xlnet.recipes import imdb_demo
 
 HERE = os.path.dirname(__file__)
 SCRIPT = os.path.join(HERE, "multiprocess_run.py")
@@ -108,20 +110,35 @@ def start_all(command, count):
     return [start(command, env) for env in envs]
 
 
-def run(model_dir, vocabulary, mode="straight", count=2, layout=None):
+def run(
+    model_dir, vocabulary, mode="straight", count=2, layout=None, records=()
+):
     """A run of `count` processes over `ALL_DEVICES` (one per process on
-    TensorFlow), with `layout` or the backend's default."""
+    TensorFlow), with `layout` or the backend's default, evaluating on
+    `records` (a TFRecord path) if given."""
     layout = layout or (SEVERAL if count > 1 else ALONE)[BACKEND]
     devices = str(ALL_DEVICES[BACKEND] // count)
     command = [sys.executable, SCRIPT, str(model_dir), vocabulary, mode]
-    return start_all(command + [layout, devices], count)
+    return start_all(command + [layout, devices, *records], count)
 
 
 @pytest.fixture(scope="module")
 def vocabulary(tmp_path_factory):
     folder = tmp_path_factory.mktemp("vocabulary")
-    train, _ = finetune.demo_data()
+    train, _ = imdb_demo.demo_data()
     return train_vocabulary(train[0], str(folder / "spiece"), 400)
+
+
+@pytest.fixture(scope="module")
+def test_tfrecord(tmp_path_factory, vocabulary):
+    """The 11 test reviews of the runs as TFRecords (an odd count)."""
+    _, test = imdb_demo.demo_data()
+    preprocessor = keras_xlnet.XLNetTextClassifierPreprocessor(
+        keras_xlnet.XLNetTokenizer(proto=vocabulary), sequence_length=16
+    )
+    path = str(tmp_path_factory.mktemp("records") / "test.tfrecord")
+    imdb.write_tfrecords(path, preprocessor, test[0][:11], test[1][:11])
+    return path
 
 
 def preset_weights(model_dir):
@@ -129,6 +146,10 @@ def preset_weights(model_dir):
         str(model_dir / "preset")
     )
     return classifier, classifier.get_weights()
+
+
+def outside_checkpoints(folder):
+    return [f for f in files(folder) if not f.startswith("checkpoints")]
 
 
 def files(folder):
@@ -144,18 +165,20 @@ def files(folder):
 
 
 @pytest.fixture(scope="module")
-def uninterrupted(tmp_path_factory, vocabulary):
+def uninterrupted(tmp_path_factory, vocabulary, test_tfrecord):
     """`name -> (model_dir, results)` of the one-process reference with all
     the devices ("one") and of two processes in each layout, run once per
     module, one run after the other (side by side, the collectives of
-    starved processes slow them all down)."""
+    starved processes slow them all down). The two data-parallel processes
+    evaluate from TFRecords of the test reviews, the others their texts."""
     found = {}
     for name in ["one", *LAYOUTS]:
         model_dir = tmp_path_factory.mktemp(name)
         if name == "one":
             procs = run(model_dir, vocabulary, count=1)
         else:
-            procs = run(model_dir, vocabulary, layout=name)
+            records = [test_tfrecord] if name == SEVERAL[BACKEND] else []
+            procs = run(model_dir, vocabulary, layout=name, records=records)
         found[name] = model_dir, results(finish(procs))
     return found
 
@@ -186,14 +209,24 @@ def test_two_processes_train_as_one_process_with_their_devices(
     for a, b in zip(expected, weights):
         np.testing.assert_allclose(a, b, atol=1e-5)
 
-    # Only the chief wrote: the files of the one process, one TensorBoard
-    # writer per split.
-    assert files(two_dir) == files(one_dir)
+    # Only the chief wrote, besides its part of the checkpoints: the files
+    # of the one process, one TensorBoard writer per split.
+    assert outside_checkpoints(two_dir) == outside_checkpoints(one_dir)
     assert "logs/train/<events>" in files(two_dir)
+    assert sorted(os.listdir(two_dir / "checkpoints")) == ["1", "2"]
+    # Model parallel: each process wrote the shards its devices hold, and
+    # no variable was gathered for it (Orbax's per-process stores).
+    written = {
+        name
+        for name in os.listdir(two_dir / "checkpoints" / "2" / "state")
+        if name.startswith("ocdbt.process_")
+    }
+    if layout == "model_parallel":
+        assert written == {"ocdbt.process_0", "ocdbt.process_1"}
 
     # The evaluation counted each of the 11 test reviews once: its metrics
     # are those of the final weights on the reviews, computed here.
-    _, test = finetune.demo_data()
+    _, test = imdb_demo.demo_data()
     texts, labels = test[0][:11], np.array(test[1][:11])
     logits = classifier.predict(texts, verbose=0)
     log_probabilities = logits - np.log(
@@ -223,14 +256,30 @@ def test_sigkill_of_one_process_then_resume_of_both(
         killed[0].send_signal(signal.SIGKILL)
         finish(killed, deadline=60)
     assert killed[1].returncode == -signal.SIGKILL
-    metadata = tmp_path / "killed" / "backup" / "training_metadata.json"
-    assert json.loads(metadata.read_text())["epoch"] == 1
+    assert os.listdir(tmp_path / "killed" / "checkpoints") == ["1"]
 
     results(finish(run(tmp_path / "killed", vocabulary, mode="resume")))
     _, expected = preset_weights(straight_dir)
     _, weights = preset_weights(tmp_path / "killed")
     for a, b in zip(expected, weights):
         np.testing.assert_allclose(a, b, atol=1e-6)
+
+
+def test_processes_that_see_other_checkpoints_stop_naming_them(
+    tmp_path, vocabulary, uninterrupted
+):
+    """A --model-dir that is not shared storage: process 0 sees the
+    checkpoints of a finished run, process 1 none."""
+    straight_dir, _ = uninterrupted[SEVERAL[BACKEND]]
+    shutil.copytree(straight_dir, tmp_path / "seen_by_0")
+    (tmp_path / "seen_by_1").mkdir()
+    outputs = finish(run(tmp_path / "seen_by_{index}", vocabulary, "resume"))
+    expected = (
+        "The processes disagree on the checkpoint to resume from (interval) "
+        "(process 0: 2, process 1: 0)"
+    )
+    for code, _, err in outputs:
+        assert code != 0 and expected in err, err[-2000:]
 
 
 def test_a_process_without_its_coordinator_fails_in_bounded_time(tmp_path):

@@ -2,6 +2,7 @@
 
 import json
 import socket
+import sys
 import time
 import types
 
@@ -11,6 +12,8 @@ import tensorflow as tf
 
 from keras_xlnet.training import distribution
 from keras_xlnet.training import processes
+
+sys.path.insert(0, str(__import__("conftest").REPO_ROOT / "tools"))
 
 VARIABLES = {
     "KERAS_DISTRIBUTION_JOB_ADDRESSES": "127.0.0.1:1234",
@@ -28,7 +31,7 @@ VARIABLES = {
         ),
         (
             {"KERAS_DISTRIBUTION_NUM_PROCESSES": "two"},
-            "must be integers",
+            "must be a non-negative integer; received 'two'",
         ),
         ({"KERAS_DISTRIBUTION_PROCESS_ID": "2"}, "outside 0..1"),
         (
@@ -73,6 +76,7 @@ WITH_CHIEF = {"chief": ["127.0.0.1:999"], **WORKERS}
     ],
 )
 def test_a_bad_tf_config_is_named(monkeypatch, config, expected):
+    monkeypatch.delenv("TF_CONFIG", raising=False)
     monkeypatch.setenv("TF_CONFIG", config)
     with pytest.raises(processes.ProcessError, match=expected):
         processes.tf_cluster()
@@ -122,11 +126,14 @@ def test_multi_worker_needs_tf_config(monkeypatch):
 
 @pytest.mark.parametrize("name", ["none", "mirrored"])
 def test_a_one_process_distribution_is_refused_for_several(monkeypatch, name):
-    for variable, value in VARIABLES.items():
-        monkeypatch.setenv(variable, value)
-    monkeypatch.setenv("TF_CONFIG", tf_config(WORKERS, "worker", 1))
-    if keras.config.backend() == "torch":
+    backend = keras.config.backend()
+    if backend == "torch":
         pytest.skip("several processes run on JAX or TensorFlow")
+    if backend == "jax":
+        for variable, value in VARIABLES.items():
+            monkeypatch.setenv(variable, value)
+    else:
+        monkeypatch.setenv("TF_CONFIG", tf_config(WORKERS, "worker", 1))
     with pytest.raises(
         distribution.DistributionError, match=f"{name} would train each"
     ):
@@ -199,3 +206,117 @@ def test_a_batch_that_does_not_split_is_refused(monkeypatch):
 def test_one_process_feeds_everything():
     dataset = tf.data.Dataset.range(8).batch(4)
     assert processes.process_batches(dataset, 4) is dataset
+
+
+BACKEND = keras.config.backend()
+# What a description of JAX processes gets on the other backends.
+NOT_JAX = {
+    "tensorflow": "describe the processes of a JAX run; on tensorflow "
+    "describe them with TF_CONFIG",
+    "torch": "need the JAX or TensorFlow backend",
+}
+NOT_TF = {
+    "jax": "describes the workers of a TensorFlow run; on jax describe them "
+    "with KERAS_DISTRIBUTION_*",
+    "torch": "need the JAX or TensorFlow backend",
+}
+
+
+def jax_variables(**changes):
+    return {
+        **VARIABLES,
+        "KERAS_DISTRIBUTION_JOB_ADDRESSES": "127.0.0.1:1234",
+        **changes,
+    }
+
+
+@pytest.mark.parametrize(
+    "environment, on_jax",
+    [
+        (
+            {"KERAS_DISTRIBUTION_NUM_PROCESSES": "2"},
+            "KERAS_DISTRIBUTION_JOB_ADDRESSES, KERAS_DISTRIBUTION_PROCESS_ID "
+            "not set",
+        ),
+        (
+            jax_variables(KERAS_DISTRIBUTION_JOB_ADDRESSES="127.0.0.1"),
+            "holds '127.0.0.1'; expected host:port",
+        ),
+        (
+            jax_variables(KERAS_DISTRIBUTION_JOB_ADDRESSES="127.0.0.1:99999"),
+            "holds '127.0.0.1:99999'; expected host:port with a port from 1",
+        ),
+        (
+            jax_variables(KERAS_DISTRIBUTION_PROCESS_ID="one"),
+            "KERAS_DISTRIBUTION_PROCESS_ID must be a non-negative integer; "
+            "received 'one'",
+        ),
+    ],
+    ids=["partial", "no port", "port out of range", "id not an integer"],
+)
+def test_bad_process_variables_end_in_one_error_line(
+    environment, on_jax, tmp_path, monkeypatch, capsys
+):
+    expected = on_jax if BACKEND == "jax" else NOT_JAX[BACKEND]
+    assert_one_error_line(environment, expected, tmp_path, monkeypatch, capsys)
+
+
+@pytest.mark.parametrize(
+    "config, on_tensorflow",
+    [
+        ("{not json", "TF_CONFIG must be JSON"),
+        ("[1, 2]", "TF_CONFIG must be JSON"),
+        (
+            tf_config({"worker": ["127.0.0.1", "127.0.0.1:1"]}, "worker", 1),
+            "TF_CONFIG's worker 0 holds '127.0.0.1'; expected host:port",
+        ),
+        (
+            tf_config(["127.0.0.1:1", "127.0.0.1:2"], "worker", 1),
+            "TF_CONFIG must be JSON",
+        ),
+    ],
+    ids=["malformed", "a list", "no port", "cluster a list"],
+)
+def test_a_bad_tf_config_ends_in_one_error_line(
+    config, on_tensorflow, tmp_path, monkeypatch, capsys
+):
+    # TF_CONFIG is read, and checked, on every backend.
+    assert_one_error_line(
+        {"TF_CONFIG": config}, on_tensorflow, tmp_path, monkeypatch, capsys
+    )
+
+
+def test_a_tf_cluster_on_another_backend_is_named(
+    tmp_path, monkeypatch, capsys
+):
+    if BACKEND == "tensorflow":
+        pytest.skip("TF_CONFIG is TensorFlow's own")
+    config = tf_config(WORKERS, "worker", 1)
+    assert_one_error_line(
+        {"TF_CONFIG": config}, NOT_TF[BACKEND], tmp_path, monkeypatch, capsys
+    )
+
+
+def assert_one_error_line(environment, expected, tmp_path, monkeypatch, capsys):
+    """The tool, run with `environment`, stops at once with one `error:`
+    line holding `expected`, having written nothing."""
+    import finetune_imdb
+
+    for name in [*VARIABLES, "TF_CONFIG"]:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    code = finetune_imdb.main(
+        [
+            "--demo",
+            "--model-dir",
+            str(tmp_path / "run"),
+            "--connect-timeout",
+            "5",
+        ]
+    )
+    err = capsys.readouterr().err
+    assert code == 1 and err.startswith("error: "), err
+    assert expected in err, err
+    assert len(err.splitlines()) == 1, err
+    assert not (tmp_path / "run").exists()

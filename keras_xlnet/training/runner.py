@@ -1,0 +1,292 @@
+"""The training runner: one run of any task, resumable, on any backend.
+
+A task (see `Task`) supplies its model, its data and its metrics; the
+runner supplies the rest: the distribution over devices and processes,
+the optimizer of XLNet's recipes, a checkpoint at every evaluation
+(atomic, see `checkpointer`), exact resume, TensorBoard logs,
+`metrics.json`, the summary and the export of the trained model. Only the
+chief process writes files (on JAX every process takes part in writing a
+checkpoint, each its own shards).
+"""
+
+import json
+import os
+import tempfile
+
+import keras
+from tensorflow.io import gfile
+
+from keras_xlnet.training import distribution
+from keras_xlnet.training import processes
+from keras_xlnet.training.checkpointer import Checkpoints
+from keras_xlnet.training.checkpointer import IntervalCheckpoint
+from keras_xlnet.training.optimizer import XLNetAdam
+from keras_xlnet.training.schedules import WarmupLinearDecay
+from keras_xlnet.training.settings import RunError
+from keras_xlnet.training.settings import changed_settings
+
+
+class Task:
+    """What a recipe hands the runner. Subclass and implement the methods
+    that raise `NotImplementedError`.
+
+    Attributes:
+        config: the run's settings, a `RunConfig` (or a subclass).
+    """
+
+    def __init__(self, config):
+        self.config = config
+
+    def build_model(self, dtype):
+        """The model to train, built with `dtype` (a Keras dtype policy)."""
+        raise NotImplementedError
+
+    def loss(self):
+        raise NotImplementedError
+
+    def metrics(self):
+        """Weighted metrics, computed in training and evaluation."""
+        return []
+
+    def training_batches(self, model, skip_batches):
+        """A `tf.data.Dataset` of global training micro-batches `(x, y)`
+        of `config.micro_batch_size`, from batch `skip_batches` on, enough
+        for the whole run (`training.data_stream` builds one)."""
+        raise NotImplementedError
+
+    def evaluation_batches(self, model):
+        """A `tf.data.Dataset` of global evaluation batches `(x, y,
+        weight)`, all of `config.eval_batch_size` examples (filled with
+        weight-0 examples), so that every process takes part in each."""
+        raise NotImplementedError
+
+    def summary_metrics(self, evaluation):
+        """The evaluation's figures for the summary (a dict of floats)."""
+        return {name: float(value) for name, value in evaluation.items()}
+
+    def export(self, model, folder):
+        """Saves the trained `model` into the local `folder`."""
+        model.save_to_preset(folder)
+
+
+def make_optimizer(config):
+    """XLNet's Adam (eps 1e-8), warm-up and linear decay, clipping and
+    gradient accumulation as `config` sets them."""
+    k = config.accumulation_steps
+    schedule = WarmupLinearDecay(
+        config.learning_rate, config.train_steps, config.warmup_steps
+    )
+    clipping = (
+        {"micro_batch_clipnorm": config.clip_norm * k}
+        if config.per_replica_clip
+        else {"global_clipnorm": config.clip_norm}
+    )
+    return XLNetAdam(
+        schedule,
+        beta_1=0.9,
+        beta_2=0.999,
+        gradient_accumulation_steps=k if k > 1 else None,
+        **clipping,
+    )
+
+
+def default_dtype():
+    """`mixed_bfloat16` on TPU and GPU, `float32` on CPU."""
+    return "mixed_bfloat16" if distribution.accelerator_count() else "float32"
+
+
+def _prepare_model_dir(config, checkpoints, settings):
+    """Checks `model_dir` before any work: the interval to resume from
+    (0 to start) and the number of micro-batches already read. Every
+    process checks, and all must see the same checkpoint."""
+    model_dir = config.model_dir
+    if processes.is_chief():
+        if gfile.exists(model_dir) and not gfile.isdir(model_dir):
+            raise RunError(f"--model-dir {model_dir} is a file, not a folder.")
+        try:
+            gfile.makedirs(model_dir)
+            probe = os.path.join(model_dir, ".keras_xlnet_write_test")
+            with gfile.GFile(probe, "w") as file:
+                file.write("")
+            gfile.remove(probe)
+        except Exception as error:  # noqa: BLE001 - any storage's error.
+            raise RunError(
+                f"--model-dir {model_dir} cannot be written ({error})."
+            ) from None
+    interval = processes.agree(
+        "the checkpoint to resume from (interval)", checkpoints.latest()
+    )
+    if not interval:
+        return 0, 0
+    if not config.resume:
+        raise RunError(
+            f"{checkpoints.directory} holds the checkpoint of interval "
+            f"{interval}: pass --resume to continue from it, or choose "
+            "another --model-dir."
+        )
+    record = checkpoints.record(interval)
+    changed = changed_settings(settings, record["settings"])
+    if changed:
+        raise RunError(
+            "--resume needs the settings of the run it continues; changed: "
+            f"{', '.join(changed)}. Use the original settings, or start "
+            "again with another --model-dir."
+        )
+    return interval, record["batches_read"]
+
+
+def run(task, callbacks=()):
+    """Trains and evaluates `task`; returns the summary dict.
+
+    Args:
+        task: a `Task`.
+        callbacks: extra Keras callbacks, run after the checkpointing one.
+    """
+    config = task.config
+    config.check()
+    # First: joining several processes precedes any other JAX work.
+    scope = distribution.configure(
+        config.distribution, config.tpu, connect_timeout=config.connect_timeout
+    )
+    chief = processes.is_chief()
+    dtype = default_dtype() if config.dtype == "auto" else config.dtype
+    settings = config.resume_settings(dtype)
+    checkpoints = Checkpoints(
+        config.model_dir,
+        writer=chief or keras.config.backend() == "jax",
+    )
+    interval, batches_read = _prepare_model_dir(config, checkpoints, settings)
+    processes.barrier("keras_xlnet: model_dir prepared")
+    keras.utils.set_random_seed(config.seed)
+    with scope:
+        model = task.build_model(dtype)
+        if config.remat:
+            _recompute_blocks(model)
+        model.compile(
+            optimizer=make_optimizer(config),
+            loss=task.loss(),
+            metrics=[],
+            weighted_metrics=task.metrics(),
+        )
+        if interval:
+            model.optimizer.build(model.trainable_variables)
+            checkpoints.restore(interval, model)
+        train_ds = task.training_batches(model, batches_read)
+        eval_ds = task.evaluation_batches(model)
+        history = model.fit(
+            _for_this_process(train_ds, config.micro_batch_size),
+            initial_epoch=interval,
+            epochs=config.intervals,
+            steps_per_epoch=config.batches_per_interval,
+            validation_data=_for_this_process(eval_ds, config.eval_batch_size),
+            # Each pass is a permutation already (`data_stream`).
+            shuffle=False,
+            callbacks=[
+                IntervalCheckpoint(
+                    checkpoints, config.batches_per_interval, settings
+                ),
+                *_logs(config.model_dir, chief),
+                *callbacks,
+            ],
+            verbose=config.verbose,
+        )
+        summary = _summary(task, model, history, eval_ds)
+        _write_results(task, model, summary, config.model_dir, chief)
+    return summary
+
+
+def _for_this_process(dataset, batch_size):
+    """This process's slice of each global batch, prefetched."""
+    import tensorflow as tf
+
+    return processes.process_batches(dataset, batch_size).prefetch(
+        tf.data.AUTOTUNE
+    )
+
+
+def _recompute_blocks(model):
+    """Recomputes each encoder block in the backward pass (`--remat`)."""
+    backbone = getattr(model, "backbone", None)
+    if backbone is None or not hasattr(backbone, "encoder_blocks"):
+        raise RunError("--remat needs a model with an XLNet backbone.")
+    backbone.remat = True
+    for block in backbone.encoder_blocks:
+        block.remat = True
+
+
+def _logs(model_dir, chief):
+    """TensorBoard logs, written by the chief."""
+    if not chief:
+        return []
+    return [keras.callbacks.TensorBoard(os.path.join(model_dir, "logs"))]
+
+
+def _summary(task, model, history, eval_ds):
+    config = task.config
+    if "val_loss" in history.history:
+        # The last interval ended with an evaluation of the final weights.
+        evaluation = {
+            key.removeprefix("val_"): values[-1]
+            for key, values in history.history.items()
+            if key.startswith("val_")
+        }
+    else:  # Resumed after the last interval: nothing was trained.
+        evaluation = model.evaluate(
+            _for_this_process(eval_ds, config.eval_batch_size),
+            return_dict=True,
+            verbose=0,
+        )
+    train_logs = {
+        k: float(v[-1])
+        for k, v in history.history.items()
+        if not k.startswith("val_")
+    }
+    return {
+        "total_training_steps": int(
+            keras.ops.convert_to_numpy(model.optimizer.iterations)
+        ),
+        "train_loss": train_logs.get("loss"),
+        "last_train_metrics": train_logs,
+        "eval_metrics": task.summary_metrics(evaluation),
+    }
+
+
+def _write_results(task, model, summary, model_dir, chief):
+    """`metrics.json` and the exported model (`model_dir/preset`), by the
+    chief alone; every process takes part in reading split variables."""
+    with processes.readable_variables(model):
+        if not chief:
+            return
+        with gfile.GFile(os.path.join(model_dir, "metrics.json"), "w") as f:
+            json.dump(summary, f, indent=2)
+        # Saving creates variables, which under a distribution of several
+        # processes would wait for the others: the chief saves alone.
+        distributed = keras.distribution.distribution()
+        keras.distribution.set_distribution(None)
+        try:
+            _export(task, model, os.path.join(model_dir, "preset"))
+        finally:
+            keras.distribution.set_distribution(distributed)
+
+
+def _export(task, model, folder):
+    """`task.export` into `folder`, locally or on `gs://`."""
+    if "://" not in folder:
+        task.export(model, folder)
+        return
+    with tempfile.TemporaryDirectory() as local:
+        task.export(model, local)
+        for root, _, files in os.walk(local):
+            target = os.path.join(folder, os.path.relpath(root, local))
+            gfile.makedirs(target)
+            for name in files:
+                gfile.copy(
+                    os.path.join(root, name),
+                    os.path.join(target, name),
+                    overwrite=True,
+                )
+
+
+def format_summary(summary):
+    """The tutorial-style `Training Summary` block."""
+    return "Training Summary:\n" + json.dumps(summary, indent=2)

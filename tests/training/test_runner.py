@@ -1,0 +1,67 @@
+"""The runner serves a task it knows nothing of: a regression task written
+in the tests trains, resumes exactly after SIGKILL and exports."""
+
+import json
+import os
+import signal
+import sys
+
+import keras
+import numpy as np
+from child_processes import finish
+from child_processes import start
+from regression_task import RegressionTask
+from regression_task import config
+
+from keras_xlnet.training import runner
+
+SCRIPT = os.path.join(os.path.dirname(__file__), "regression_run.py")
+
+
+def run(model_dir, mode):
+    return start([sys.executable, SCRIPT, str(model_dir), mode])
+
+
+def exported(model_dir):
+    return keras.saving.load_model(model_dir / "preset" / "model.keras")
+
+
+def test_a_new_task_trains_evaluates_and_exports(tmp_path):
+    task = RegressionTask(config(str(tmp_path / "run")))
+    summary = runner.run(task)
+    assert summary["total_training_steps"] == 12
+    # The evaluation covers the 13 test examples once (3 filling ones
+    # weigh 0): the exported model's mean absolute error on them.
+    model = exported(tmp_path / "run")
+    x, y = task.test
+    error = np.mean(np.abs(model.predict(x, verbose=0)[:, 0] - y))
+    assert abs(summary["eval_metrics"]["mae"] - error) < 1e-5
+    saved = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert saved == summary
+    assert summary["train_loss"] < 2.0
+
+
+def test_a_new_task_resumes_exactly_after_sigkill(tmp_path):
+    straight, killed = finish(
+        [
+            run(tmp_path / "straight", "straight"),
+            run(tmp_path / "killed", "kill"),
+        ]
+    )
+    assert straight[0] == 0, straight[2][-2000:]
+    assert killed[0] == -signal.SIGKILL, killed[2][-2000:]
+    assert os.listdir(tmp_path / "killed" / "checkpoints") == ["1"]
+    ((resumed, _, error),) = finish([run(tmp_path / "killed", "resume")])
+    assert resumed == 0, error[-2000:]
+    for a, b in zip(
+        exported(tmp_path / "straight").get_weights(),
+        exported(tmp_path / "killed").get_weights(),
+        strict=True,
+    ):
+        np.testing.assert_array_equal(a, b)
+    summaries = [
+        json.loads((tmp_path / name / "metrics.json").read_text())
+        for name in ("straight", "killed")
+    ]
+    assert summaries[0]["eval_metrics"] == summaries[1]["eval_metrics"]
+    assert summaries[0]["train_loss"] == summaries[1]["train_loss"]
