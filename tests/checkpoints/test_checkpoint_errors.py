@@ -204,6 +204,10 @@ def test_convert_tool_reports_bad_inputs_in_one_line(
         ),
         "unknown layout": ([unknown, tmp_path / "o4"], "some/other/model"),
         "missing source": ([tmp_path / "nothing", tmp_path / "o5"], "nothing"),
+        "output folder under a file": (
+            [good, tmp_path / "broken.json" / "o6"],
+            "o6' cannot be created",
+        ),
     }
     for case, (argv, expected) in cases.items():
         code, err = run_convert_tool(argv, capsys)

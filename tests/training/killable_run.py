@@ -9,11 +9,9 @@ reviews, an interval spans more than one pass over the training reviews.
 `grouped` trains on length-grouped batches (`group_by_length`).
 """
 
-import os
-import signal
 import sys
 
-import keras
+import sigkill
 
 from keras_xlnet.recipes import imdb
 from keras_xlnet.recipes import imdb_demo
@@ -41,13 +39,5 @@ config = imdb.ImdbConfig(
     resume=mode == "resume",
     verbose=0,
 )
-callbacks = []
-if mode == "kill":
-    callbacks.append(
-        keras.callbacks.LambdaCallback(
-            on_epoch_end=lambda epoch, logs: os.kill(
-                os.getpid(), signal.SIGKILL
-            )
-        )
-    )
+callbacks = [sigkill.at_first_checkpoint()] if mode == "kill" else []
 runner.run(imdb_demo.demo_task(config), callbacks=callbacks)
