@@ -191,7 +191,9 @@ def run(task, callbacks=()):
             verbose=config.verbose,
         )
         summary = _summary(task, model, history, eval_ds)
-        _write_results(task, model, summary, config.model_dir, chief)
+    # Outside the strategy's scope: saving creates variables, which under a
+    # TensorFlow strategy of several workers would wait for the others.
+    _write_results(task, model, summary, config.model_dir, chief)
     return summary
 
 
