@@ -37,13 +37,6 @@ def _orbax():
     return ocp
 
 
-def _variables(model):
-    """The model's variables, then its optimizer's, in a fixed order."""
-    optimizer = getattr(model, "optimizer", None)
-    extra = optimizer.variables if optimizer is not None else []
-    return [*model.variables, *extra]
-
-
 def _values(variables):
     if keras.config.backend() == "jax":
         return [variable.value for variable in variables]
@@ -107,13 +100,12 @@ class Checkpoints:
         """The complete checkpoints' intervals, as this process sees them."""
         if not gfile.isdir(self.directory):
             return []
+        names = [name.rstrip("/") for name in gfile.listdir(self.directory)]
         return sorted(
-            int(name.rstrip("/"))
-            for name in gfile.listdir(self.directory)
-            if name.rstrip("/").isdigit()
-            and gfile.exists(
-                os.path.join(self.directory, name.rstrip("/"), COMPLETE)
-            )
+            int(name)
+            for name in names
+            if name.isdigit()
+            and gfile.exists(os.path.join(self.directory, name, COMPLETE))
         )
 
     def latest(self):
@@ -145,7 +137,7 @@ class Checkpoints:
     def save(self, interval, model, batches_read, settings):
         """Writes checkpoint `interval` of `model` and its optimizer."""
         ocp = _orbax()
-        variables = _variables(model)
+        variables = processes.model_variables(model)
         record = {
             "interval": interval,
             "batches_read": batches_read,
@@ -164,7 +156,7 @@ class Checkpoints:
         optimizer; returns its record. A checkpoint of another model is
         refused with the difference named."""
         record = self.record(interval)
-        variables = _variables(model)
+        variables = processes.model_variables(model)
         _check_same_model(record["variables"], describe(variables))
         ocp = _orbax()
         restored = self._get_manager().restore(

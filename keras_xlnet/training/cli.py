@@ -2,7 +2,7 @@
 and errors as one `error:` line (`--debug` for the traceback).
 
 A tool adds its task's own flags to `parser(description, config_class)`
-and calls `main(args, config_class, make_task, demo)`.
+and calls `main(args, defaults, config_class, make_task, demo)`.
 """
 
 import argparse
@@ -157,11 +157,11 @@ def main(args, defaults, config_class, make_task, demo):
     """
     import tensorflow as tf
 
-    if args.demo and demo_conflicts(args, defaults, demo):
+    conflicts = demo_conflicts(args, defaults, demo) if args.demo else []
+    if conflicts:
         print(
             f"error: --demo brings its own model, data and schedule; drop "
-            f"{', '.join(demo_conflicts(args, defaults, demo))} or drop "
-            "--demo.",
+            f"{', '.join(conflicts)} or drop --demo.",
             file=sys.stderr,
         )
         return 2

@@ -280,11 +280,9 @@ def readable_variables(model):
     every device; the sharded values come back at the end. Replicating is
     a collective: every process enters with the same model.
     """
-    optimizer = getattr(model, "optimizer", None)
-    extra = optimizer.variables if optimizer is not None else []
     sharded = [
         variable
-        for variable in [*model.variables, *extra]
+        for variable in model_variables(model)
         if keras.config.backend() == "jax"
         and not variable.value.is_fully_addressable
         and not variable.value.is_fully_replicated
@@ -309,6 +307,13 @@ def readable_variables(model):
     finally:
         for variable, value in zip(sharded, originals):
             variable._value = value
+
+
+def model_variables(model):
+    """The model's variables, then its optimizer's, in a fixed order."""
+    optimizer = getattr(model, "optimizer", None)
+    extra = optimizer.variables if optimizer is not None else []
+    return [*model.variables, *extra]
 
 
 def agree(what, value):
