@@ -2,7 +2,8 @@
 
 A checkpoint holds everything a resumed run needs: every variable of the
 model (weights and the dropout RNG states), every variable of the
-optimizer (its step, Adam's moments, accumulated gradients) and a record
+optimizer (its step, Adam's moments, accumulated gradients), the global
+random state that unseeded operations draw from (torch's) and a record
 of the interval, the data position and the run's settings. Orbax writes it
 into a temporary folder and renames it when complete (on `gs://` it
 writes a commit marker last), and deletes the older checkpoint only after
@@ -61,6 +62,29 @@ def _targets(variables):
     ]
 
 
+def _global_random_state():
+    """The backend's global random states that unseeded operations draw
+    from (torch's dropout without a seed), as arrays: none elsewhere."""
+    if keras.config.backend() != "torch":
+        return []
+    import torch
+
+    states = [torch.get_rng_state()]
+    if torch.cuda.is_available():
+        states += torch.cuda.get_rng_state_all()
+    return [state.numpy() for state in states]
+
+
+def _set_global_random_state(states):
+    if not states:
+        return
+    import torch
+
+    torch.set_rng_state(torch.from_numpy(states[0]))
+    if len(states) > 1:
+        torch.cuda.set_rng_state_all([torch.from_numpy(s) for s in states[1:]])
+
+
 def describe(variables):
     """`[[path, shape], ...]`: what a checkpoint records of its variables."""
     return [[v.path, list(v.shape)] for v in variables]
@@ -81,6 +105,8 @@ class Checkpoints:
         self.directory = os.path.join(model_dir, FOLDER)
         self.writer = writer
         self._manager = None
+        # The global random state of the restored checkpoint, to apply.
+        self.random_state = None
 
     def _get_manager(self):
         if self._manager is None:
@@ -144,7 +170,9 @@ class Checkpoints:
             "settings": settings,
             "variables": describe(variables),
         }
-        state = ocp.args.StandardSave(_values(variables))
+        state = ocp.args.StandardSave(
+            {"variables": _values(variables), "random": _global_random_state()}
+        )
         self._get_manager().save(
             interval,
             args=ocp.args.Composite(state=state, run=ocp.args.JsonSave(record)),
@@ -162,10 +190,19 @@ class Checkpoints:
         restored = self._get_manager().restore(
             interval,
             args=ocp.args.Composite(
-                state=ocp.args.StandardRestore(_targets(variables))
+                state=ocp.args.StandardRestore(
+                    {
+                        "variables": _targets(variables),
+                        "random": _global_random_state(),
+                    }
+                )
             ),
         )
-        for variable, value in zip(variables, restored.state):
+        # Applied before the first step of the resumed run
+        # (`IntervalCheckpoint`): `fit` draws from it for its data iterator
+        # first, which the interrupted run had done before it saved.
+        self.random_state = restored.state["random"]
+        for variable, value in zip(variables, restored.state["variables"]):
             variable.assign(value)
         return record
 
@@ -218,6 +255,11 @@ class IntervalCheckpoint(keras.callbacks.Callback):
         self.checkpoints = checkpoints
         self.batches_per_interval = batches_per_interval
         self.settings = settings
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if self.checkpoints.random_state is not None:
+            _set_global_random_state(self.checkpoints.random_state)
+            self.checkpoints.random_state = None
 
     def on_epoch_end(self, epoch, logs=None):
         if not self.checkpoints.writer:

@@ -5,7 +5,6 @@ import os
 import signal
 import sys
 
-import keras
 import numpy as np
 import pytest
 from child_processes import finish
@@ -34,8 +33,6 @@ def weights(model_dir):
 
 @pytest.mark.parametrize("batches", ["plain", "grouped"])
 def test_sigkill_then_resume_equals_a_straight_run(tmp_path, batches):
-    if keras.config.backend() == "torch":
-        pytest.skip("checked on JAX and TensorFlow")
     # The straight run and the run to be killed side by side.
     straight, killed = finish(
         [
