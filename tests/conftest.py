@@ -1,13 +1,45 @@
 """Shared test helpers: the shared reference data and Hugging Face peers."""
 
+import atexit
 import http.server
 import os
 import pathlib
+import shutil
+import tempfile
 import threading
 
-import keras
-import numpy as np
-import pytest
+
+def _compile_fast():
+    """Settings that cut the suite's compile time, which dominates it (tiny
+    models, many programs), set before any backend starts and inherited by
+    the child processes the tests start:
+    - one persistent JAX compilation cache for the whole session: the
+      pytest workers and their child processes (runs killed and resumed,
+      several processes of one run) compile the same programs, each once
+      now; the cache is keyed by the program and the compiler's options;
+    - XLA's backend (LLVM) optimisation level 0: the programs run for
+      milliseconds and take seconds to optimise. Benchmarks do not run
+      under this file.
+    """
+    flags = os.environ.get("XLA_FLAGS", "")
+    if "xla_backend_optimization_level" not in flags:
+        os.environ["XLA_FLAGS"] = f"{flags} --xla_backend_optimization_level=0"
+    if "JAX_COMPILATION_CACHE_DIR" in os.environ:
+        return  # Set by the user, or by the pytest process that started us.
+    folder = tempfile.mkdtemp(prefix="keras_xlnet_tests_jax_cache_")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    os.environ.update(
+        JAX_COMPILATION_CACHE_DIR=folder,
+        JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
+        JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0",
+    )
+
+
+_compile_fast()
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 

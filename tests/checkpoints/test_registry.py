@@ -286,6 +286,7 @@ def test_keras_hub_base_classes_load_registry_names_before_caching(
     assert len(test_preset.requests) == 1
 
 
+@pytest.mark.backend_independent
 def test_models_do_not_import_the_converters():
     code = (
         "import sys, keras_xlnet.models; "

@@ -58,6 +58,7 @@ def assert_same(actual, expected):
         )
 
 
+@pytest.mark.backend_independent
 @pytest.mark.parametrize("length", [128, 512])
 @pytest.mark.parametrize("paired", [False, True], ids=["single", "pair"])
 def test_equals_huggingface_on_both_paths(tokenizer, length, paired):
@@ -171,6 +172,7 @@ KEPT = {
 }
 
 
+@pytest.mark.backend_independent
 @pytest.mark.parametrize("truncate", sorted(KEPT))
 @pytest.mark.parametrize("max_segments", [1, 2])
 def test_truncation_keeps_the_stated_pieces(

@@ -49,6 +49,7 @@ def as_lists(ids):
     return [list(map(int, row)) for row in ids]
 
 
+@pytest.mark.backend_independent
 @pytest.mark.parametrize(
     "text, expected",
     [
@@ -65,6 +66,7 @@ def test_known_ids_on_both_paths(tokenizer, text, expected):
     assert tf_path(tokenizer, [text]) == [expected]
 
 
+@pytest.mark.backend_independent
 def test_imdb_and_edge_cases_equal_huggingface_on_both_paths(tokenizer):
     texts = imdb_texts() + EDGE_CASES
     hf = hf_slow_tokenizer()
@@ -83,6 +85,7 @@ def test_unbatched_batched_and_tensor_inputs_agree(tokenizer):
     assert list(map(int, tokenizer(tf.constant(texts[0])))) == batched[0]
 
 
+@pytest.mark.backend_independent
 def test_detokenize_returns_the_normalised_text(tokenizer):
     texts = imdb_texts()
     ids = tokenizer(texts)

@@ -11,7 +11,10 @@ import sys
 
 MODE = sys.argv[1]
 if os.environ["KERAS_BACKEND"] == "jax":
-    os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=8"
+    os.environ["XLA_FLAGS"] = (
+        os.environ.get("XLA_FLAGS", "")
+        + " --xla_force_host_platform_device_count=8"
+    )
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402

@@ -27,7 +27,10 @@ import sys
 model_dir, vocabulary, mode, layout, devices = sys.argv[1:6]
 eval_tfrecord = sys.argv[6] if len(sys.argv) > 6 else None
 devices = int(devices)
-os.environ["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
+os.environ["XLA_FLAGS"] = (
+    os.environ.get("XLA_FLAGS", "")
+    + f" --xla_force_host_platform_device_count={devices}"
+)
 
 import keras  # noqa: E402
 

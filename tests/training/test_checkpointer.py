@@ -143,6 +143,7 @@ def operation_count(intervals, tmp_path):
         return len(write_third(tmp_path / "count", states, monkeypatch, -1))
 
 
+@pytest.mark.backend_independent
 def test_a_crash_at_any_stage_leaves_a_complete_checkpoint(intervals, tmp_path):
     """Before and after each file and folder operation of a save (making
     the temporary folders, writing each file, renaming, deleting the oldest

@@ -58,7 +58,8 @@ def process_env(devices=1, index=None, count=None, port=None):
         KERAS_BACKEND=BACKEND,
         JAX_PLATFORMS="cpu",
         CUDA_VISIBLE_DEVICES="",
-        XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}",
+        XLA_FLAGS=os.environ.get("XLA_FLAGS", "")
+        + f" --xla_force_host_platform_device_count={devices}",
     )
     for name in [n for n in env if n.startswith("KERAS_DISTRIBUTION_")]:
         del env[name]

@@ -1,5 +1,9 @@
 """The runner serves a task it knows nothing of: a regression task written
-in the tests trains, resumes exactly after SIGKILL and exports."""
+in the tests trains, resumes exactly after SIGKILL and exports.
+
+The resumption of each backend's state (its random generators among them)
+is proven by `test_fault_tolerance.py` on every backend; here, that the
+runner resumes a task it does not know, once."""
 
 import json
 import os
@@ -8,6 +12,7 @@ import sys
 
 import keras
 import numpy as np
+import pytest
 from child_processes import finish
 from child_processes import start
 from regression_task import RegressionTask
@@ -46,6 +51,7 @@ def test_a_new_task_trains_evaluates_and_exports(tmp_path):
     assert error < initial_error
 
 
+@pytest.mark.backend_independent
 def test_a_new_task_resumes_exactly_after_sigkill(tmp_path):
     straight, killed = finish(
         [
