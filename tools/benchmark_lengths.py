@@ -27,6 +27,7 @@ import json
 import os
 import statistics
 import time
+import types
 
 import benchmark
 
@@ -121,8 +122,8 @@ def train_batches(preprocessor, texts, labels, batch_size, steps, grouped):
         seed=0,
     )
     task = ImdbTask(config, train=(texts, labels), test=([], []))
-    task.preprocessor = preprocessor
-    return numpy_batches(task.training_batches(None, 0).take(steps))
+    model = types.SimpleNamespace(preprocessor=preprocessor)
+    return numpy_batches(task.training_batches(model, 0).take(steps))
 
 
 def flops(c, batches, training):

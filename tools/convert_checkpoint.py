@@ -36,6 +36,12 @@ def parse_args(argv):
         help="xlnet_config.json (or HF config.json) when it is not beside "
         "the checkpoint.",
     )
+    parser.add_argument(
+        "--allow-larger-vocabulary",
+        action="store_true",
+        help="convert with a vocabulary of more pieces than the embedding's "
+        "rows (texts with the extra pieces are then refused at use)",
+    )
     return parser.parse_args(argv)
 
 
@@ -47,6 +53,7 @@ def main(argv=None):
             args.output_dir,
             vocabulary=args.vocabulary,
             config=args.config,
+            allow_larger_vocabulary=args.allow_larger_vocabulary,
         )
     except (keras_xlnet.CheckpointError, FileExistsError) as error:
         print(f"error: {error}", file=sys.stderr)

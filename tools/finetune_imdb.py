@@ -30,14 +30,18 @@ def parser():
     )
     p.add_argument("--eval-tfrecord")
     p.add_argument(
-        "--sequence-length", type=int, default=defaults.sequence_length
+        "--sequence-length",
+        type=int,
+        default=defaults.sequence_length,
+        help="the packed length of a review (the tutorial's 512)",
     )
     p.add_argument(
         "--max-segments",
         type=int,
         default=defaults.max_segments,
-        help="read reviews as up to this many segments of --sequence-length "
-        "with XLNet's memory (1: the tutorial's first 512 pieces)",
+        help="read the packed length as this many segments with XLNet's "
+        "memory (1: the tutorial's; 4 with --sequence-length 2048: four "
+        "segments of 512)",
     )
     p.add_argument(
         "--memory-length",
@@ -54,11 +58,17 @@ def parser():
         "Transformer-XL's) or through every segment (full, more memory)",
     )
     p.add_argument(
-        "--truncate",
-        default=defaults.truncate,
+        "--keep",
+        default=defaults.keep,
         choices=["head", "tail", "head_tail"],
         help="which pieces of a longer review are kept: the first (head, the "
-        "tutorial's), the last, or the first 128 and the last",
+        "tutorial's), the last, or the first --head-length and the last",
+    )
+    p.add_argument(
+        "--head-length",
+        type=int,
+        default=defaults.head_length,
+        help="the beginning --keep head_tail keeps",
     )
     p.add_argument(
         "--bucket-width",

@@ -69,6 +69,7 @@ def from_huggingface_config(config, origin="config.json"):
         "bi_data": config.get("bi_data", False),
         "attention_type": config.get("attn_type", "bi"),
         "same_length": config.get("same_length", False),
-        "memory_length": config.get("mem_len") or 0,
-        "reuse_length": config.get("reuse_len") or 0,
+        # The references' `0` (or none) keeps every position: our `None`.
+        "memory_length": config.get("mem_len") or None,
+        "reuse_length": config.get("reuse_len") or None,
     }

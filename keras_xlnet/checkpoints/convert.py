@@ -223,7 +223,14 @@ def _tokenizer(vocabulary):
     return tokenizer
 
 
-def convert_checkpoint(source, output_dir, vocabulary=None, config=None):
+def convert_checkpoint(
+    source,
+    output_dir,
+    vocabulary=None,
+    config=None,
+    *,
+    allow_larger_vocabulary=False,
+):
     """Converts an XLNet checkpoint into a KerasHub preset folder.
 
     The folder holds `config.json`, `model.weights.h5` and `metadata.json`,
@@ -239,6 +246,10 @@ def convert_checkpoint(source, output_dir, vocabulary=None, config=None):
         output_dir: the preset folder to create; must not exist yet.
         vocabulary: optional SentencePiece model (`spiece.model`) path.
         config: see `load_checkpoint`.
+        allow_larger_vocabulary: bool; a vocabulary with more pieces than
+            the checkpoint's embedding has rows is refused unless set, and
+            then texts with the extra pieces are refused where they enter
+            `fit`, `evaluate` or `predict` (in production, not here).
 
     Returns:
         A `LoadedCheckpoint` with the converted models.
@@ -267,14 +278,18 @@ def convert_checkpoint(source, output_dir, vocabulary=None, config=None):
     tokenizer = None if vocabulary is None else _tokenizer(vocabulary)
     loaded = load_checkpoint(source, config=config)
     if tokenizer is not None:
-        if tokenizer.vocabulary_size() > loaded.backbone.vocabulary_size:
-            warnings.warn(
-                f"The vocabulary {vocabulary} has "
-                f"{tokenizer.vocabulary_size()} pieces but the checkpoint's "
-                f"embedding only {loaded.backbone.vocabulary_size} rows: "
-                "texts with larger ids are refused where they enter `fit`, "
-                "`evaluate` or `predict`.",
-                stacklevel=2,
+        pieces, rows = (
+            tokenizer.vocabulary_size(),
+            loaded.backbone.vocabulary_size,
+        )
+        if pieces > rows and not allow_larger_vocabulary:
+            raise CheckpointError(
+                f"The vocabulary {vocabulary} has {pieces} pieces but the "
+                f"checkpoint's embedding only {rows} rows: is it the "
+                "checkpoint's vocabulary? (allow_larger_vocabulary=True, "
+                "--allow-larger-vocabulary, converts anyway; texts with the "
+                "extra pieces are then refused where they enter `fit`, "
+                "`evaluate` or `predict`.)"
             )
         if loaded.classifier is not None:
             loaded.classifier.preprocessor = XLNetTextClassifierPreprocessor(

@@ -22,6 +22,7 @@ from keras_xlnet.checkpoints import configs
 from keras_xlnet.checkpoints import registry
 from keras_xlnet.checkpoints.readers import CheckpointError
 from keras_xlnet.models.xlnet_backbone import XLNetBackbone
+from keras_xlnet.models.xlnet_backbone import check_backbone_config
 
 
 @contextlib.contextmanager
@@ -42,7 +43,24 @@ def _damaged(preset, file):
 
 class CheckedPresetLoader(KerasPresetLoader):
     """KerasHub's loader of a preset folder of ours, with errors that name
-    the damaged file, and no classifier with a silently random head."""
+    the damaged file, a configuration checked before anything is built,
+    and no classifier with a silently random head."""
+
+    def __init__(self, preset, config):
+        path = os.path.join(str(preset), CONFIG_FILE)
+        if not isinstance(config, dict) or not isinstance(
+            config.get("config"), dict
+        ):
+            raise CheckpointError(
+                f"{path} is not a KerasHub config (an object with a "
+                "`config` object): the preset is damaged."
+            )
+        if config.get("class_name") == XLNetBackbone.__name__:
+            try:
+                check_backbone_config(config["config"])
+            except ValueError as error:
+                raise CheckpointError(f"{path}: {error}") from None
+        super().__init__(preset, config)
 
     def _load_backbone_weights(self, backbone):
         with _damaged(self.preset, MODEL_WEIGHTS_FILE):

@@ -107,7 +107,19 @@ def _convert_release_zip(source, name, entry, output_dir):
         release = os.path.dirname(configs_found[0])
         vocabulary = os.path.join(release, VOCABULARY_FILE)
         _check_vocabulary(vocabulary, entry)
-        return convert_checkpoint(release, output_dir, vocabulary=vocabulary)
+        return _convert(release, output_dir, vocabulary)
+
+
+def _convert(source, output_dir, vocabulary, config=None):
+    """`convert_checkpoint` with the preset's vocabulary, checked against
+    the registry's checksum beforehand (which vouches for its size too)."""
+    return convert_checkpoint(
+        source,
+        output_dir,
+        vocabulary=vocabulary,
+        config=config,
+        allow_larger_vocabulary=True,
+    )
 
 
 def _tf_vocabulary(source, name):
@@ -131,9 +143,7 @@ def _convert_tf_checkpoint(source, name, entry, output_dir):
         download(source["url"] + suffix, prefix + suffix)
     vocabulary = _tf_vocabulary(source, name)
     _check_vocabulary(vocabulary, entry)
-    return convert_checkpoint(
-        prefix, output_dir, vocabulary=vocabulary, config=entry["xlnet_config"]
-    )
+    return _convert(prefix, output_dir, vocabulary, entry["xlnet_config"])
 
 
 def _huggingface_file(source, name, file):
@@ -154,9 +164,7 @@ def _convert_huggingface(source, name, entry, output_dir):
             errors.append(str(error))
     else:
         raise DownloadError("; ".join(errors))
-    return convert_checkpoint(
-        _download_folder(name, source), output_dir, vocabulary=vocabulary
-    )
+    return _convert(_download_folder(name, source), output_dir, vocabulary)
 
 
 _CONVERTERS = {

@@ -4,7 +4,7 @@ XLNet pads on the left and its positions are relative, so cutting a batch's
 leading padding changes no output. Texts sorted by length and batched
 together need little padding; each batch is then cut to the next multiple
 of `bucket_width` above its longest text (whole segments beyond one), so
-at most `sequence_length / bucket_width` (+ `max_segments - 1`) shapes are
+at most `segment_length / bucket_width` (+ `max_segments - 1`) shapes are
 ever compiled. Results come back in length order; `restore_order` puts them
 back in the texts' order (`predict_by_length` does both).
 
@@ -17,6 +17,8 @@ each batch holds texts of similar lengths (`tools/finetune_imdb.py
 import numpy as np
 import tensorflow as tf
 
+from keras_xlnet.models.task_inputs import check_examples
+
 DEFAULT_BUCKET_WIDTH = 64
 
 
@@ -25,23 +27,23 @@ def packed_lengths(preprocessor, texts):
     `<cls>`), at most the preprocessor's output length."""
     pieces = preprocessor.tokenizer(list(texts))
     lengths = np.array([len(text) for text in pieces]) + 2
-    return np.minimum(lengths, preprocessor.output_length)
+    return np.minimum(lengths, preprocessor.sequence_length)
 
 
-def bucket_length(longest, sequence_length, bucket_width):
+def bucket_length(longest, segment_length, bucket_width):
     """The padded length of a batch whose longest text takes `longest`
     positions: the next multiple of `bucket_width` (at most
-    `sequence_length`), or of `sequence_length` beyond one segment."""
-    step = tf.where(longest > sequence_length, sequence_length, bucket_width)
+    `segment_length`), or of `segment_length` beyond one segment."""
+    step = tf.where(longest > segment_length, segment_length, bucket_width)
     rounded = (longest + step - 1) // step * step
     return tf.where(
-        longest > sequence_length,
+        longest > segment_length,
         rounded,
-        tf.minimum(rounded, sequence_length),
+        tf.minimum(rounded, segment_length),
     )
 
 
-def trim_padding(sequence_length, bucket_width=DEFAULT_BUCKET_WIDTH):
+def trim_padding(segment_length, bucket_width=DEFAULT_BUCKET_WIDTH):
     """A `tf.data` map function cutting a left-padded packed batch (alone
     or first of `(x, y, sample_weight)`) to its `bucket_length`."""
     if bucket_width < 1:
@@ -52,9 +54,7 @@ def trim_padding(sequence_length, bucket_width=DEFAULT_BUCKET_WIDTH):
 
     def trim(x, *rest):
         real = tf.reduce_sum(tf.cast(x["padding_mask"], "int32"), axis=1)
-        width = bucket_length(
-            tf.reduce_max(real), sequence_length, bucket_width
-        )
+        width = bucket_length(tf.reduce_max(real), segment_length, bucket_width)
         x = {key: value[:, -width:] for key, value in x.items()}
         return (x, *rest) if rest else x
 
@@ -89,14 +89,15 @@ def length_sorted_dataset(
             their texts.
         batch_size: int.
         bucket_width: int, batches are padded to a multiple of it (capped
-            at the preprocessor's `sequence_length`).
+            at the preprocessor's `segment_length`), or of whole segments.
 
     Returns:
         `(dataset, order)`: a `tf.data.Dataset` of `x`, `(x, y)` or
-        `(x, y, sample_weight)` for `classifier.predict` / `evaluate` (with
-        `classifier.preprocessor` unused: the batches are packed), and the
-        index of each of its examples in `texts`.
+        `(x, y, sample_weight)` for `classifier.predict` / `evaluate` (the
+        batches are packed: the classifier's preprocessor passes them), and
+        the index of each of its examples in `texts`.
     """
+    check_examples(texts, "length_sorted_dataset")
     if preprocessor.padding_side != "left":
         raise ValueError(
             "Cutting padding needs padding_side='left'; received "
@@ -112,7 +113,7 @@ def length_sorted_dataset(
         lambda x, *rest: (preprocessor(x), *rest)
     )
     dataset = dataset.map(
-        trim_padding(preprocessor.sequence_length, bucket_width)
+        trim_padding(preprocessor.segment_length, bucket_width)
     )
     return dataset.prefetch(tf.data.AUTOTUNE), order
 
@@ -151,14 +152,13 @@ def predict_by_length(
     # True
     ```
     """
-    preprocessor = classifier.preprocessor
+    if not isinstance(texts, (str, bytes)):
+        texts = list(texts)  # A generator, say.
+    check_examples(texts, "predict_by_length")
     dataset, order = length_sorted_dataset(
-        preprocessor, texts, batch_size=batch_size, bucket_width=bucket_width
+        classifier.preprocessor,
+        texts,
+        batch_size=batch_size,
+        bucket_width=bucket_width,
     )
-    # The batches are packed already.
-    classifier.preprocessor = None
-    try:
-        outputs = classifier.predict(dataset, verbose=0)
-    finally:
-        classifier.preprocessor = preprocessor
-    return restore_order(outputs, order)
+    return restore_order(classifier.predict(dataset, verbose=0), order)

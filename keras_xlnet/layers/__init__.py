@@ -4,7 +4,6 @@ from keras_xlnet.layers.attention_masks import XLNetAttentionMask
 from keras_xlnet.layers.attention_masks import XLNetSegmentMatrix
 from keras_xlnet.layers.dropout import XLNetDropout
 from keras_xlnet.layers.encoder_block import XLNetEncoderBlock
-from keras_xlnet.layers.last_token_pooler import XLNetLastTokenPooler
 from keras_xlnet.layers.query_stream_embedding import XLNetQueryStreamEmbedding
 from keras_xlnet.layers.relative_attention import XLNetRelativeAttention
 from keras_xlnet.layers.relative_position_encoding import (

@@ -13,8 +13,8 @@ class XLNetAttentionMask(keras.layers.Layer):
     mask hides it, or (`"uni"` attention) when it lies in the future of `i`;
     `same_length` also hides keys more than `M` positions in the past so that
     every query sees the same number of keys. Memory positions are hidden
-    only where `memory_mask` says so, never by padding or permutation (as
-    in the reference, the padding of an earlier segment stays visible). The
+    where `memory_mask` says so (`XLNetClassifier` passes the padding mask
+    its memory came from), never by the current padding or permutation. The
     content stream may always attend to its own position; the query stream
     may not.
 

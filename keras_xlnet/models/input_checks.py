@@ -20,6 +20,11 @@ except ImportError:  # pragma: no cover - TF is a dependency.
     tf = None
 
 
+# The most positions a packed input may take (128 segments of 512): a larger
+# setting is refused at once instead of packing until memory runs out.
+MAX_SEQUENCE_LENGTH = 65536
+
+
 def _in_tf_graph(values):
     return (
         tf is not None and tf.is_tensor(values) and not tf.executing_eagerly()
@@ -30,10 +35,13 @@ def _check_range(values, upper, message):
     """`values` unchanged, after checking `0 <= values < upper`; in a
     TensorFlow graph the returned tensor carries the assertions."""
     if _in_tf_graph(values):
+        wide = tf.cast(
+            values, "float64" if values.dtype.is_floating else "int64"
+        )
         assertions = [
-            tf.debugging.assert_non_negative(values, message=message),
+            tf.debugging.assert_non_negative(wide, message=message),
             tf.debugging.assert_less(
-                values, tf.cast(upper, values.dtype), message=message
+                wide, tf.cast(upper, wide.dtype), message=message
             ),
         ]
         with tf.control_dependencies(assertions):
@@ -64,8 +72,8 @@ def segment_layout_problem(length, segment_length, max_segments):
         return (
             f"An input of {length} positions is not a whole number of "
             f"segments of {segment_length}: pack it with "
-            f"`XLNetTextClassifierPreprocessor(sequence_length="
-            f"{segment_length}, max_segments=...)`."
+            f"`XLNetTextClassifierPreprocessor(sequence_length=n * "
+            f"{segment_length}, max_segments=n)`."
         )
     if length > segment_length * max_segments:
         return (
@@ -105,15 +113,118 @@ def check_segment_layout(token_ids, segment_length, max_segments):
         return tf.identity(token_ids)
 
 
+def _dtype_of(values):
+    dtype = getattr(values, "dtype", None)
+    if dtype is None:
+        dtype = np.asarray(values).dtype
+    if tf is not None and isinstance(dtype, tf.dtypes.DType):
+        return dtype.name
+    if isinstance(dtype, np.dtype) and dtype.kind in "OUS":
+        return "string"
+    return keras.backend.standardize_dtype(dtype)
+
+
+def _is_numeric(dtype):
+    return any(kind in dtype for kind in ("int", "float", "bool"))
+
+
+def _check_values(values, problem, message):
+    """`values` unchanged, after checking that `problem(values)` (a boolean
+    mask, numpy or TensorFlow) holds nowhere; in a TensorFlow graph the
+    returned tensor carries the assertion."""
+    if _in_tf_graph(values):
+        assertion = tf.debugging.Assert(
+            tf.logical_not(tf.reduce_any(problem(values, tf))), [message]
+        )
+        with tf.control_dependencies([assertion]):
+            return tf.identity(values)
+    array = np.asarray(values)
+    bad = problem(array, np)
+    if np.any(bad):
+        raise ValueError(
+            f"{message} Received: {sorted(set(array[bad].tolist()))}"
+        )
+    return values
+
+
+def _not_finite(values, xp):
+    if xp is np:
+        return ~np.isfinite(values)
+    return tf.logical_not(tf.math.is_finite(values))
+
+
+def _not_whole(values, xp):
+    if xp is np:
+        return values != np.floor(values)
+    return tf.not_equal(values, tf.floor(values))
+
+
+def _shape(values):
+    shape = getattr(values, "shape", None)
+    if shape is None:
+        return np.shape(values)
+    rank = getattr(shape, "rank", len(shape))
+    return None if rank is None else tuple(shape)
+
+
 def check_labels(labels, num_classes):
-    """Integer labels must name a class; others (one-hot) pass as they are."""
-    dtype = getattr(labels, "dtype", None) or np.asarray(labels).dtype
-    if "int" not in keras.backend.standardize_dtype(dtype):
+    """Labels must be numbers; with several classes, class indices (any
+    numeric dtype, `[batch]` or `[batch, 1]`) must be finite whole numbers
+    naming a class, and one-hot or probability rows (`[batch, classes]`)
+    finite. A one-output model (regression, a sigmoid) takes any finite
+    number."""
+    dtype = _dtype_of(labels)
+    if not _is_numeric(dtype):
+        raise ValueError(
+            f"Labels must be class indices in [0, {num_classes}) (integers) "
+            f"or one-hot rows; received labels of dtype {dtype}."
+        )
+    if dtype == "bool":
+        return labels
+    shape = _shape(labels)
+    indices = (
+        num_classes > 1
+        and shape is not None
+        and (len(shape) < 2 or shape[-1] == 1)
+    )
+    if "float" in dtype:
+        labels = _check_values(
+            labels, _not_finite, "Labels must be finite numbers."
+        )
+        if not indices:
+            return labels
+        labels = _check_values(
+            labels,
+            _not_whole,
+            f"Labels must be whole class indices in [0, {num_classes}).",
+        )
+    elif not indices:
         return labels
     return _check_range(
         labels,
         num_classes,
         f"Labels must lie in [0, {num_classes}), the classifier's classes.",
+    )
+
+
+def check_sample_weight(sample_weight):
+    """Sample weights must be finite and non-negative: one NaN would turn
+    every weight of the model into NaN in one step."""
+    dtype = _dtype_of(sample_weight)
+    if not _is_numeric(dtype):
+        raise ValueError(
+            f"`sample_weight` must be numbers; received dtype {dtype}."
+        )
+
+    def bad(values, xp):
+        if xp is not np:
+            values = tf.cast(values, "float32")
+        return xp.logical_or(_not_finite(values, xp), values < 0)
+
+    return _check_values(
+        sample_weight,
+        bad,
+        "`sample_weight` must be finite and non-negative.",
     )
 
 

@@ -4,17 +4,20 @@ A document of `n * segment_length` positions is read as `n` segments. Each
 layer keeps its inputs of the earlier segments as memory (Transformer-XL,
 as `XLNetBackbone.encode` does) and the next segment attends to them with
 relative positions, so the last segment's `<cls>` sees the whole document
-through the memory. As in the reference, every memory position of a
-segment holding text stays visible, its padding included; a segment of
-padding only (a short document behind whole segments of padding) is
-hidden, so such a document gets exactly the logits of one segment.
+through the memory. Padding is never attended, in the current segment or in
+memory: each memory position keeps the padding mask of the position it came
+from. The padding of a packed document precedes its text, so hiding it
+changes no distance between real positions: a document gets the logits of
+its text alone, and a document of one segment behind whole segments of
+padding exactly those of one segment.
 """
 
 import dataclasses
 
+import keras
 from keras import ops
 
-from keras_xlnet.layers.last_token_pooler import last_real_position
+from keras_xlnet.models.input_checks import MAX_SEQUENCE_LENGTH
 from keras_xlnet.models.input_checks import segment_layout_problem
 from keras_xlnet.models.xlnet_backbone import next_memory
 
@@ -22,6 +25,14 @@ from keras_xlnet.models.xlnet_backbone import next_memory
 # constant (Transformer-XL's truncated back-propagation); "full": through
 # every segment.
 MEMORY_GRADIENTS = ("stop", "full")
+
+
+def last_real_position(padding_mask):
+    """`[batch]` index of each row's last real token (the last position for
+    a row without any)."""
+    length = ops.shape(padding_mask)[1]
+    reversed_mask = ops.cast(ops.flip(padding_mask, axis=1), "int32")
+    return length - 1 - ops.argmax(reversed_mask, axis=1)
 
 
 def _is_count(value, minimum):
@@ -54,6 +65,15 @@ class SegmentSettings:
             raise ValueError(
                 "`max_segments` must be a positive integer. "
                 f"Received: max_segments={self.max_segments!r}"
+            )
+        if (
+            self.segment_length is not None
+            and self.segment_length * self.max_segments > MAX_SEQUENCE_LENGTH
+        ):
+            raise ValueError(
+                f"max_segments={self.max_segments} segments of "
+                f"{self.segment_length} exceed {MAX_SEQUENCE_LENGTH} "
+                "positions."
             )
         if self.max_segments > 1 and self.segment_length is None:
             raise ValueError(
@@ -125,7 +145,6 @@ def encode_last_segment(
     padding_mask = inputs["padding_mask"]
     segment_ids = inputs["segment_ids"]
     memory_length = settings.memory_length
-    keep = 0 if memory_length is None else memory_length
     memory = memory_mask = None
     first = 0 if memory_length != 0 else count - 1
     for index in range(first, count):
@@ -152,13 +171,66 @@ def encode_last_segment(
             next_memory(
                 layer_input,
                 None if memory is None else memory[i],
-                memory_length=keep,
+                memory_length=memory_length,
                 stop=settings.memory_gradient == "stop",
             )
             for i, layer_input in enumerate(outputs["layer_inputs"])
         ]
-        has_text = ops.any(ops.cast(segment_mask, "bool"), axis=1)
-        visible = ops.repeat(has_text[:, None], segment_length, axis=1)
         memory_mask = next_memory(
-            visible, memory_mask, memory_length=keep, stop=False
+            segment_mask, memory_mask, memory_length=memory_length, stop=False
         )
+
+
+@keras.saving.register_keras_serializable(package="keras_xlnet")
+class XLNetSegmentReader(keras.layers.Layer):
+    """Reads packed inputs segment by segment with XLNet's memory and
+    returns the last layer's state at the last segment's `<cls>` (its last
+    real token), `[batch, hidden_dim]`, with the last encoder block run at
+    that position alone.
+
+    The layer of `XLNetClassifier`'s functional graph, so that the graph
+    (and Keras' tools built on it: sub-models, `clone_model`, export)
+    computes exactly what the classifier computes.
+
+    Args:
+        backbone: an `XLNetBackbone`.
+        settings: the `SegmentSettings`; settable.
+    """
+
+    def __init__(self, backbone, settings, **kwargs):
+        super().__init__(**kwargs)
+        self.backbone = backbone
+        self.settings = settings
+        self.built = True
+
+    def call(self, inputs, training=None):
+        return encode_last_segment(
+            self.backbone,
+            inputs,
+            self.settings,
+            training=training,
+            cls_only=True,
+        )
+
+    def compute_output_spec(self, inputs, training=None):
+        batch = inputs["token_ids"].shape[0]
+        return keras.KerasTensor(
+            (batch, self.backbone.hidden_dim), dtype=self.compute_dtype
+        )
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "backbone": keras.saving.serialize_keras_object(self.backbone),
+                "settings": dataclasses.asdict(self.settings),
+            }
+        )
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        backbone = keras.saving.deserialize_keras_object(config.pop("backbone"))
+        settings = SegmentSettings(**config.pop("settings"))
+        return cls(backbone, settings, **config)

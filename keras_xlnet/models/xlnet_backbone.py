@@ -21,24 +21,109 @@ def xlnet_kernel_initializer(stddev=0.02):
 
 
 def next_memory(
-    layer_input, layer_memory, memory_length=0, reuse_length=0, stop=True
+    layer_input, layer_memory, memory_length=None, reuse_length=None, stop=True
 ):
     """The memory a layer keeps for the next segment (Transformer-XL).
 
-    Its earlier memory followed by this segment's input to the layer (only
-    the first `reuse_length` positions when positive), trimmed to the last
-    `memory_length` positions (`0` keeps all); without gradient unless
-    `stop=False`.
+    Its earlier memory followed by the first `reuse_length` positions of
+    this segment's input to the layer (`None`: all of them), trimmed to the
+    last `memory_length` positions (`None`: all, `0`: none); without
+    gradient unless `stop=False`.
     """
-    if reuse_length > 0:
+    if reuse_length is not None:
         layer_input = layer_input[:, :reuse_length]
     if layer_memory is not None:
         layer_input = ops.concatenate(
             [ops.cast(layer_memory, layer_input.dtype), layer_input], axis=1
         )
-    if memory_length > 0:
+    if memory_length == 0:
+        layer_input = layer_input[:, :0]
+    elif memory_length is not None:
         layer_input = layer_input[:, -memory_length:]
     return ops.stop_gradient(layer_input) if stop else layer_input
+
+
+def _is_int(value, minimum):
+    return (
+        isinstance(value, int)
+        and not isinstance(value, bool)
+        and value >= minimum
+    )
+
+
+def _is_rate(value):
+    return (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and 0 <= value < 1
+    )
+
+
+def _is_positive_number(value):
+    return (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and value > 0
+    )
+
+
+def _positions(value):
+    return value is None or _is_int(value, 0)
+
+
+# What each constructor argument must be, as `(check, expected)`.
+ARGUMENT_RULES = {
+    "vocabulary_size": (lambda v: _is_int(v, 1), "a positive integer"),
+    "num_layers": (lambda v: _is_int(v, 1), "a positive integer"),
+    "num_heads": (lambda v: _is_int(v, 1), "a positive integer"),
+    "hidden_dim": (lambda v: _is_int(v, 1), "a positive integer"),
+    "intermediate_dim": (lambda v: _is_int(v, 1), "a positive integer"),
+    "head_dim": (
+        lambda v: v is None or _is_int(v, 1),
+        "a positive integer or None",
+    ),
+    "dropout": (_is_rate, "a number in [0, 1)"),
+    "attention_dropout": (_is_rate, "a number in [0, 1)"),
+    "activation": (lambda v: isinstance(v, str), "an activation name"),
+    "layer_norm_epsilon": (_is_positive_number, "a positive number"),
+    "clamp_len": (lambda v: _is_int(v, -1), "an integer, -1 for none"),
+    "bi_data": (lambda v: isinstance(v, bool), "true or false"),
+    "attention_type": (lambda v: v in ("bi", "uni"), "'bi' or 'uni'"),
+    "same_length": (lambda v: isinstance(v, bool), "true or false"),
+    "memory_length": (
+        _positions,
+        "a non-negative integer, or None for all positions",
+    ),
+    "reuse_length": (
+        _positions,
+        "a non-negative integer, or None for all positions",
+    ),
+    "remat": (lambda v: isinstance(v, bool), "true or false"),
+}
+REQUIRED_ARGUMENTS = (
+    "vocabulary_size",
+    "num_layers",
+    "num_heads",
+    "hidden_dim",
+    "intermediate_dim",
+)
+
+
+def check_backbone_config(config):
+    """Refuses a backbone configuration (constructor arguments, or a
+    preset's `config.json`) with a missing or ill-typed value, naming it."""
+    missing = [name for name in REQUIRED_ARGUMENTS if name not in config]
+    if missing:
+        raise ValueError(
+            f"The XLNetBackbone configuration lacks {missing}, each "
+            f"{ARGUMENT_RULES[missing[0]][1]}."
+        )
+    for name, value in config.items():
+        if name in ARGUMENT_RULES and not ARGUMENT_RULES[name][0](value):
+            raise ValueError(
+                f"`{name}` must be {ARGUMENT_RULES[name][1]}. "
+                f"Received: {name}={value!r}"
+            )
 
 
 @keras.saving.register_keras_serializable(package="keras_xlnet")
@@ -70,9 +155,10 @@ class XLNetBackbone(Backbone):
         attention_type: `"bi"` (bidirectional) or `"uni"` (causal).
         same_length: bool, with `"uni"`: every query sees as many keys.
         memory_length: int, how many positions `encode()` keeps as new
-            memory; `0` keeps all (memory + current).
-        reuse_length: int, if positive only the first `reuse_length` tokens
-            of each segment enter the new memory.
+            memory (the last ones of memory + current segment); `None`
+            (default) keeps all, `0` none.
+        reuse_length: int, how many of a segment's first positions enter
+            the new memory; `None` (default) all.
         remat: bool, rematerialise each encoder block (gradient
             checkpointing): activation memory of training falls to about the
             blocks' inputs, at the cost of recomputing them in the backward
@@ -112,12 +198,16 @@ class XLNetBackbone(Backbone):
         bi_data=False,
         attention_type="bi",
         same_length=False,
-        memory_length=0,
-        reuse_length=0,
+        memory_length=None,
+        reuse_length=None,
         remat=False,
         dtype=None,
         **kwargs,
     ):
+        arguments = dict(locals())
+        check_backbone_config(
+            {k: v for k, v in arguments.items() if k in ARGUMENT_RULES}
+        )
         head_dim = hidden_dim // num_heads if head_dim is None else head_dim
         get_activation(activation)  # Fails early on an unknown name.
 
@@ -332,9 +422,9 @@ class XLNetBackbone(Backbone):
 
         Returns:
             A dict with `"sequence_output"` `[batch, T, D]` (content stream),
-            `"new_memory"` (list of `[batch, M', D]`, each layer's input
-            appended to its memory, trimmed to `memory_length` and, with
-            `reuse_length`, to the first `reuse_length` tokens) and, with
+            `"new_memory"` (list of `[batch, M', D]`: the first
+            `reuse_length` positions of each layer's input appended to its
+            memory, trimmed to the last `memory_length`) and, with
             `target_mapping`, `"query_output"` `[batch, P, D]`.
 
         Example:

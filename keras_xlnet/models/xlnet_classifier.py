@@ -1,18 +1,21 @@
 """XLNet sequence classification task."""
 
 import dataclasses
+import inspect
 
 import keras
 from keras_hub.models import TextClassifier
 
 from keras_xlnet.layers.dropout import XLNetDropout
-from keras_xlnet.layers.last_token_pooler import XLNetLastTokenPooler
 from keras_xlnet.models.input_checks import check_labels
+from keras_xlnet.models.input_checks import check_sample_weight
 from keras_xlnet.models.input_checks import check_segment_layout
 from keras_xlnet.models.input_checks import check_token_ids
 from keras_xlnet.models.input_checks import variables_kept_on_error
 from keras_xlnet.models.segment_recurrence import SegmentSettings
-from keras_xlnet.models.segment_recurrence import encode_last_segment
+from keras_xlnet.models.segment_recurrence import XLNetSegmentReader
+from keras_xlnet.models.task_inputs import check_examples
+from keras_xlnet.models.task_inputs import training_arguments
 from keras_xlnet.models.xlnet_backbone import XLNetBackbone
 from keras_xlnet.models.xlnet_backbone import xlnet_kernel_initializer
 from keras_xlnet.models.xlnet_text_classifier_preprocessor import (
@@ -25,15 +28,29 @@ def _segment_setting(name, doc):
     the new settings and drops the compiled steps traced with the old."""
 
     def get(self):
-        return getattr(self._segments, name)
+        return getattr(self.segment_reader.settings, name)
 
     def set(self, value):
-        self._segments = dataclasses.replace(self._segments, **{name: value})
+        reader = self.segment_reader
+        reader.settings = dataclasses.replace(reader.settings, **{name: value})
         self.train_function = None
         self.test_function = None
         self.predict_function = None
 
     return property(get, set, doc=doc)
+
+
+def _keras_arguments(method, args, kwargs):
+    """The arguments of a call to `keras.Model.<method>`, positional ones
+    included, by name (KerasHub's overrides take fewer positions)."""
+    bound = inspect.signature(getattr(keras.Model, method)).bind(
+        None, *args, **kwargs
+    )
+    bound.apply_defaults()
+    arguments = dict(bound.arguments)
+    del arguments["self"]
+    arguments.update(arguments.pop("kwargs", {}))
+    return arguments
 
 
 @keras.saving.register_keras_serializable(package="keras_xlnet")
@@ -68,7 +85,7 @@ class XLNetClassifier(TextClassifier):
         dropout: float, after the summary `tanh`.
         segment_length: int, the length of one segment; `None` (default)
             reads the whole input as one segment, unless `preprocessor`
-            packs several segments: then its `sequence_length` and
+            packs several segments: then its `segment_length` and
             `max_segments` are taken.
         max_segments: int, the most segments an input may hold; defaults
             to the preprocessor's, else 1. Inputs may hold fewer.
@@ -97,7 +114,7 @@ class XLNetClassifier(TextClassifier):
     # Reviews of up to 4 segments of 64 pieces, read with memory.
     preprocessor = keras_xlnet.XLNetTextClassifierPreprocessor(
         keras_xlnet.XLNetTokenizer(proto="spiece.model"),
-        sequence_length=64,
+        sequence_length=256,
         max_segments=4,
     )
     backbone = keras_xlnet.XLNetBackbone(
@@ -134,7 +151,7 @@ class XLNetClassifier(TextClassifier):
         if segment_length is None and packed_segments > 1:
             # A classifier not set up for segments (a preset's, say) reads
             # them the way its preprocessor packs them.
-            segment_length = preprocessor.sequence_length
+            segment_length = preprocessor.segment_length
             max_segments = max(max_segments or 1, packed_segments)
         if max_segments is None:
             max_segments = packed_segments
@@ -144,8 +161,11 @@ class XLNetClassifier(TextClassifier):
         # === Layers ===
         self.backbone = backbone
         self.preprocessor = preprocessor
-        self.pooler = XLNetLastTokenPooler(
-            dtype=backbone.dtype_policy, name="pooler"
+        self.segment_reader = XLNetSegmentReader(
+            backbone,
+            segments,
+            dtype=backbone.dtype_policy,
+            name="segment_reader",
         )
         self.summary_dense = keras.layers.Dense(
             backbone.hidden_dim,
@@ -167,8 +187,7 @@ class XLNetClassifier(TextClassifier):
 
         # === Functional Model ===
         inputs = backbone.input
-        sequence_output = backbone(inputs)
-        pooled = self.pooler(sequence_output, inputs["padding_mask"])
+        pooled = self.segment_reader(inputs)
         summary = self.summary_dropout(self.summary_dense(pooled))
         outputs = self.logits_dense(summary)
         super().__init__(inputs=inputs, outputs=outputs, **kwargs)
@@ -177,7 +196,6 @@ class XLNetClassifier(TextClassifier):
         self.num_classes = num_classes
         self.activation = keras.activations.get(activation)
         self.dropout = dropout
-        self._segments = segments
 
     segment_length = _segment_setting(
         "segment_length",
@@ -201,24 +219,29 @@ class XLNetClassifier(TextClassifier):
         preprocessor = self.preprocessor
         packed = getattr(preprocessor, "max_segments", 1)
         if packed > 1 and (
-            self.segment_length != preprocessor.sequence_length
+            self.segment_length != preprocessor.segment_length
             or self.max_segments < packed
         ):
             raise ValueError(
                 f"The preprocessor packs up to {packed} segments of "
-                f"{preprocessor.sequence_length}, but the classifier reads "
+                f"{preprocessor.segment_length}, but the classifier reads "
                 f"up to {self.max_segments} segments of "
                 f"{self.segment_length}: set the classifier's "
-                f"`segment_length = {preprocessor.sequence_length}` and "
+                f"`segment_length = {preprocessor.segment_length}` and "
                 f"`max_segments = {packed}`."
             )
 
     def preprocess_samples(self, x, y=None, sample_weight=None):
-        """KerasHub's preprocessing of a batch, then checks that its token
-        ids fit the embedding and its integer labels name a class (see
-        `keras_xlnet.models.input_checks`)."""
-        self._check_segmentation()
-        data = super().preprocess_samples(x, y, sample_weight)
+        """KerasHub's preprocessing of a batch (packed inputs, a dict of
+        `token_ids`, `padding_mask` and `segment_ids`, skip the
+        preprocessor), then checks that its token ids fit the embedding,
+        its labels name classes and its sample weights are finite and
+        non-negative (see `keras_xlnet.models.input_checks`)."""
+        if isinstance(x, dict) and "token_ids" in x:
+            data = keras.utils.pack_x_y_sample_weight(x, y, sample_weight)
+        else:
+            self._check_segmentation()
+            data = super().preprocess_samples(x, y, sample_weight)
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         if isinstance(x, dict) and "token_ids" in x:
             token_ids = check_token_ids(
@@ -231,36 +254,31 @@ class XLNetClassifier(TextClassifier):
             x = {**x, "token_ids": token_ids}
         if y is not None:
             y = check_labels(y, self.num_classes)
+        if sample_weight is not None:
+            sample_weight = check_sample_weight(sample_weight)
         return keras.utils.pack_x_y_sample_weight(x, y, sample_weight)
 
     def fit(self, *args, **kwargs):
+        """`keras.Model.fit`, through KerasHub's preprocessing. Lists,
+        arrays and tensors are shuffled before each epoch as Keras shuffles
+        arrays (`shuffle=True` by default, seeded by
+        `keras.utils.set_random_seed`); a dataset is the caller's to
+        shuffle."""
+        arguments = training_arguments(**_keras_arguments("fit", args, kwargs))
         with variables_kept_on_error(self):
-            return super().fit(*args, **kwargs)
+            return super().fit(**arguments)
 
     def evaluate(self, *args, **kwargs):
+        arguments = _keras_arguments("evaluate", args, kwargs)
+        check_examples(arguments["x"], "evaluate")
         with variables_kept_on_error(self):
-            return super().evaluate(*args, **kwargs)
+            return super().evaluate(**arguments)
 
     def predict(self, *args, **kwargs):
+        arguments = _keras_arguments("predict", args, kwargs)
+        check_examples(arguments["x"], "predict")
         with variables_kept_on_error(self):
-            return super().predict(*args, **kwargs)
-
-    def call(self, inputs, training=None):
-        """The functional graph's computation, segment by segment when the
-        input spans several, with the last encoder block run only at the
-        pooled `<cls>` position: the other positions of the last layer feed
-        nothing into the logits."""
-        pooled = encode_last_segment(
-            self.backbone,
-            inputs,
-            self._segments,
-            training=training,
-            cls_only=True,
-        )
-        summary = self.summary_dropout(
-            self.summary_dense(pooled), training=training
-        )
-        return self.logits_dense(summary)
+            return super().predict(**arguments)
 
     def get_config(self):
         config = super().get_config()

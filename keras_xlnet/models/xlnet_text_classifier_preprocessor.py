@@ -6,6 +6,7 @@ from keras_hub.layers import MultiSegmentPacker
 from keras_hub.models import TextClassifierPreprocessor
 from keras_hub.src.utils.tensor_utils import preprocessing_function
 
+from keras_xlnet.models.input_checks import MAX_SEQUENCE_LENGTH
 from keras_xlnet.models.xlnet_backbone import XLNetBackbone
 from keras_xlnet.models.xlnet_tokenizer import XLNetTokenizer
 
@@ -20,23 +21,20 @@ PAD_SEGMENT_ID = 3
 # Marks padding inside the packer, so that a `<pad>` id in the text itself
 # can never be mistaken for padding.
 _PADDING = -1
-# "head" keeps the beginning of each text (for a pair, pieces leave the end
-# of the longer text first: XLNet's rule, also called "round_robin" or
-# "longest_first"); "waterfall" fills the first text first; "tail" and
-# "head_tail" apply to single texts.
-TRUNCATIONS = (
-    "head",
-    "tail",
-    "head_tail",
-    "round_robin",
-    "longest_first",
-    "waterfall",
-)
-SINGLE_TEXT_TRUNCATIONS = ("tail", "head_tail")
+# KerasHub's rules for a pair longer than the output: "round_robin" (XLNet's:
+# pieces leave the end of the longer text first) or "waterfall" (the first
+# text keeps all it can).
+TRUNCATIONS = ("round_robin", "waterfall")
+# Which pieces of a single text longer than the output are kept.
+KEEPS = ("head", "tail", "head_tail")
 # Sun et al. (2019) kept the first 128 and the last 382 pieces of 510.
-HEAD_TAIL_HEAD_LENGTH = 128
+DEFAULT_HEAD_LENGTH = 128
 MIN_SEQUENCE_LENGTH = 3
 SPECIAL_TOKENS = 2  # `<sep> <cls>` after a single text.
+
+
+def _is_int(value):
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _batch_size(token_ids):
@@ -49,29 +47,23 @@ def _batch_size(token_ids):
     return shape[0]
 
 
-def _packer_truncation(truncate):
-    """The packer's rule: "waterfall", or "round_robin" (XLNet's, and the
-    one a text cut beforehand to fit never reaches)."""
-    return "waterfall" if truncate == "waterfall" else "round_robin"
-
-
-def head_and_tail_lengths(truncate, budget):
-    """How many pieces `truncate` keeps from the beginning and from the end
-    of a text longer than `budget` pieces."""
-    if truncate == "tail":
+def head_and_tail_lengths(keep, budget, head_length=DEFAULT_HEAD_LENGTH):
+    """How many pieces `keep` keeps from the beginning and from the end of
+    a text longer than `budget` pieces."""
+    if keep == "tail":
         return 0, budget
-    if truncate == "head_tail":
-        head = min(HEAD_TAIL_HEAD_LENGTH, budget // 2)
+    if keep == "head_tail":
+        head = min(head_length, budget // 2)
         return head, budget - head
     return budget, 0
 
 
-def keep_pieces(pieces, truncate, budget):
-    """The pieces of one text, or of a batch of texts, that `truncate`
-    keeps within `budget`: the first `head`, then the last `tail` of the
-    rest. Takes a list (of lists), a numpy vector, a dense `tf` vector or a
+def keep_pieces(pieces, keep, budget, head_length=DEFAULT_HEAD_LENGTH):
+    """The pieces of one text, or of a batch of texts, that `keep` keeps
+    within `budget`: the first `head`, then the last `tail` of the rest.
+    Takes a list (of lists), a numpy vector, a dense `tf` vector or a
     `tf.RaggedTensor` batch, and returns the same kind."""
-    head, tail = head_and_tail_lengths(truncate, budget)
+    head, tail = head_and_tail_lengths(keep, budget, head_length)
 
     def cut(text, concatenate):
         if not tail:
@@ -87,7 +79,7 @@ def keep_pieces(pieces, truncate, budget):
     if isinstance(pieces, np.ndarray):
         return cut(pieces, lambda a, b: np.concatenate([a, b]))
     if pieces and isinstance(pieces[0], (list, np.ndarray)):
-        return [keep_pieces(text, truncate, budget) for text in pieces]
+        return [keep_pieces(text, keep, budget, head_length) for text in pieces]
     return cut(list(pieces), lambda a, b: a + b)
 
 
@@ -99,28 +91,30 @@ class XLNetTextClassifierPreprocessor(TextClassifierPreprocessor):
     with segment ids `0 ... 0 (1 ... 1) 2` and padding (id `<pad>`, segment
     3, `padding_mask` 0) on the left, so that `<cls>` is the last position,
     as in the original code and Hugging Face. Outputs are
-    `{"token_ids", "padding_mask", "segment_ids"}`.
+    `{"token_ids", "padding_mask", "segment_ids"}` of `sequence_length`
+    positions. Every setting may be changed after construction.
 
     Args:
         tokenizer: an `XLNetTokenizer`.
-        sequence_length: int, the padded length of one segment; settable
-            later.
-        max_segments: int, how many segments of `sequence_length` a text
-            may fill (settable later). With more than one, the output has
-            `max_segments * sequence_length` positions: the text's pieces
-            run through the segments in order, the last segment ends with
-            `<sep> <cls>` and padding fills the first ones. A text that fits
-            one segment is packed exactly as with `max_segments=1`, behind
-            whole segments of padding. `XLNetClassifier` reads such inputs
-            segment by segment with XLNet's memory (its `segment_length`).
-        truncate: which pieces of a text longer than the output are kept.
-            `"head"` (default, the reference's): the first ones; for a pair,
-            pieces leave the end of the longer text first (`"round_robin"`
-            and `"longest_first"` are other names for this rule).
-            `"waterfall"`: a pair's first text keeps all it can. For single
-            texts only: `"tail"` keeps the last pieces, `"head_tail"` the
-            first 128 (at most half) and then the last ones, which Sun et
-            al. (2019) found best for IMDB reviews.
+        sequence_length: int, the packed length (KerasHub's meaning), at
+            most 65,536.
+        max_segments: int, how many segments the packed length is read as
+            by `XLNetClassifier` (with XLNet's memory), each of
+            `segment_length = sequence_length // max_segments` positions.
+            A text's pieces run through the segments in order, the last
+            segment ends with `<sep> <cls>` and padding fills the first
+            ones; a text that fits one segment is packed exactly as with
+            `max_segments=1`, behind whole segments of padding.
+        truncate: KerasHub's rule for a pair longer than the output:
+            `"round_robin"` (default, XLNet's: pieces leave the end of the
+            longer text first) or `"waterfall"` (the first text keeps all it
+            can).
+        keep: which pieces of a single text longer than the output are
+            kept: `"head"` (default, the reference's) the first ones,
+            `"tail"` the last ones, `"head_tail"` the first `head_length`
+            (at most half) and then the last ones, which Sun et al. (2019)
+            found best for IMDB reviews. Pairs keep the head.
+        head_length: int, the beginning `keep="head_tail"` keeps (128).
         padding_side: `"left"` (XLNet's) or `"right"`; `XLNetClassifier`
             pools the `<cls>` token either way. Several segments need
             `"left"`.
@@ -156,87 +150,143 @@ class XLNetTextClassifierPreprocessor(TextClassifierPreprocessor):
         self,
         tokenizer,
         sequence_length=512,
-        truncate="head",
-        padding_side="left",
+        truncate="round_robin",
         max_segments=1,
+        keep="head",
+        head_length=DEFAULT_HEAD_LENGTH,
+        padding_side="left",
         **kwargs,
     ):
-        if padding_side not in ("left", "right"):
-            raise ValueError(
-                "`padding_side` must be 'left' or 'right'. "
-                f"Received: padding_side={padding_side!r}"
-            )
         self.padding_side = padding_side
         self.max_segments = max_segments
+        self.keep = keep
+        self.head_length = head_length
         super().__init__(
             tokenizer=tokenizer,
             sequence_length=sequence_length,
             truncate=truncate,
             **kwargs,
         )
+        self._check_settings()
+
+    def _setting(self, name, value, valid, expected):
+        """Sets a packing setting after checking it; the packer, once
+        built, takes it at once."""
+        if not valid(value):
+            raise ValueError(
+                f"`{name}` must be {expected}. Received: {name}={value!r}"
+            )
+        setattr(self, f"_{name}", value)
+        if getattr(self, "packer", None) is not None:
+            self._configure_packer()
 
     @property
     def sequence_length(self):
-        """The padded length; at least 3 (`<sep>`, `<cls>` and a piece)."""
+        """The packed length."""
         return self._sequence_length
 
     @sequence_length.setter
     def sequence_length(self, value):
-        if not isinstance(value, int) or value < MIN_SEQUENCE_LENGTH:
-            raise ValueError(
-                f"`sequence_length` must be an integer of at least "
-                f"{MIN_SEQUENCE_LENGTH} (a piece, `<sep>` and `<cls>`). "
-                f"Received: sequence_length={value!r}"
-            )
-        self._sequence_length = value
-        self._resize_packer()
-
-    @property
-    def truncate(self):
-        """Which pieces of a text longer than the output are kept."""
-        return self._truncate
-
-    @truncate.setter
-    def truncate(self, value):
-        if value not in TRUNCATIONS:
-            raise ValueError(
-                f"`truncate` must be one of {TRUNCATIONS}. "
-                f"Received: truncate={value!r}"
-            )
-        self._truncate = value
-        if getattr(self, "packer", None) is not None:
-            self.packer.truncate = _packer_truncation(value)
+        self._setting(
+            "sequence_length",
+            value,
+            lambda v: (
+                _is_int(v) and MIN_SEQUENCE_LENGTH <= v <= MAX_SEQUENCE_LENGTH
+            ),
+            f"an integer from {MIN_SEQUENCE_LENGTH} (a piece, `<sep>` and "
+            f"`<cls>`) to {MAX_SEQUENCE_LENGTH}",
+        )
 
     @property
     def max_segments(self):
-        """How many segments of `sequence_length` a text may fill."""
+        """How many segments the packed length is read as."""
         return self._max_segments
 
     @max_segments.setter
     def max_segments(self, value):
-        if not isinstance(value, int) or value < 1:
+        self._setting(
+            "max_segments",
+            value,
+            lambda v: _is_int(v) and v >= 1,
+            "a positive integer",
+        )
+
+    @property
+    def segment_length(self):
+        """The length of one segment: `sequence_length // max_segments`."""
+        return self.sequence_length // self.max_segments
+
+    @property
+    def truncate(self):
+        """KerasHub's rule for a pair longer than the output."""
+        return self._truncate
+
+    @truncate.setter
+    def truncate(self, value):
+        self._setting(
+            "truncate",
+            value,
+            lambda v: v in TRUNCATIONS,
+            f"one of {TRUNCATIONS}",
+        )
+
+    @property
+    def keep(self):
+        """Which pieces of a single text longer than the output are kept."""
+        return self._keep
+
+    @keep.setter
+    def keep(self, value):
+        self._setting("keep", value, lambda v: v in KEEPS, f"one of {KEEPS}")
+
+    @property
+    def head_length(self):
+        """The beginning of a text that `keep="head_tail"` keeps."""
+        return self._head_length
+
+    @head_length.setter
+    def head_length(self, value):
+        self._setting(
+            "head_length",
+            value,
+            lambda v: _is_int(v) and v >= 0,
+            "a non-negative integer",
+        )
+
+    @property
+    def padding_side(self):
+        """`"left"` (XLNet's) or `"right"`."""
+        return self._padding_side
+
+    @padding_side.setter
+    def padding_side(self, value):
+        self._setting(
+            "padding_side",
+            value,
+            lambda v: v in ("left", "right"),
+            "'left' or 'right'",
+        )
+
+    def _check_settings(self):
+        """Refuses settings that are valid alone but not together."""
+        if self.sequence_length % self.max_segments:
             raise ValueError(
-                "`max_segments` must be a positive integer. "
-                f"Received: max_segments={value!r}"
+                f"sequence_length={self.sequence_length} is not "
+                f"max_segments={self.max_segments} whole segments."
             )
-        if value > 1 and self.padding_side != "left":
+        if self.segment_length < MIN_SEQUENCE_LENGTH:
+            raise ValueError(
+                f"Segments of {self.segment_length} positions are too short "
+                f"(sequence_length={self.sequence_length}, "
+                f"max_segments={self.max_segments})."
+            )
+        if self.max_segments > 1 and self.padding_side != "left":
             raise ValueError(
                 "Several segments need padding_side='left' (the padding "
                 "fills the first segments and `<cls>` ends the last one). "
                 f"Received: padding_side={self.padding_side!r}, "
-                f"max_segments={value}"
+                f"max_segments={self.max_segments}"
             )
-        self._max_segments = value
-        self._resize_packer()
-
-    @property
-    def output_length(self):
-        """The number of positions of each packed text."""
-        return self.sequence_length * self.max_segments
-
-    def _resize_packer(self):
-        if getattr(self, "packer", None) is not None:
-            self.packer.sequence_length = self.output_length
 
     def build(self, input_shape):
         # Skip the parent's packer (BERT-style `[CLS] A [SEP]`).
@@ -249,22 +299,28 @@ class XLNetTextClassifierPreprocessor(TextClassifierPreprocessor):
                 self.tokenizer.cls_token_id,
             ],
             pad_value=_PADDING,
-            truncate=_packer_truncation(self.truncate),
-            sequence_length=self.output_length,
+            truncate=self.truncate,
+            sequence_length=self.sequence_length,
             padding_side=self.padding_side,
         )
 
+    def _configure_packer(self):
+        self.packer.truncate = self.truncate
+        self.packer.sequence_length = self.sequence_length
+        self.packer.padding_side = self.padding_side
+
     def _pack(self, x, y, sample_weight, xp):
+        self._check_settings()
         x = x if isinstance(x, tuple) else (x,)
         if len(x) > 2:
             raise ValueError(
                 f"XLNet packs one or two texts per example; received {len(x)}."
             )
         segments = tuple(self.tokenizer(segment) for segment in x)
-        if self.truncate in SINGLE_TEXT_TRUNCATIONS and len(segments) > 1:
+        if self.keep != "head" and len(segments) > 1:
             raise ValueError(
-                f"truncate={self.truncate!r} applies to single texts; pairs "
-                "are cut with 'head' or 'waterfall'."
+                f"keep={self.keep!r} applies to single texts; pairs keep "
+                "their heads (cut by `truncate`)."
             )
         sizes = {_batch_size(segment) for segment in segments}
         if len(sizes - {None}) > 1:
@@ -277,9 +333,11 @@ class XLNetTextClassifierPreprocessor(TextClassifierPreprocessor):
             segments = tuple(
                 s.tolist() if isinstance(s, np.ndarray) else s for s in segments
             )
-        if self.truncate in SINGLE_TEXT_TRUNCATIONS:
-            budget = self.output_length - SPECIAL_TOKENS
-            segments = (keep_pieces(segments[0], self.truncate, budget),)
+        if self.keep != "head":
+            budget = self.sequence_length - SPECIAL_TOKENS
+            segments = (
+                keep_pieces(segments[0], self.keep, budget, self.head_length),
+            )
         packed = self.packer(segments, add_start_value=False)
         token_ids, segment_ids = (xp.asarray(t) for t in packed)
         real = token_ids != _PADDING
@@ -307,8 +365,10 @@ class XLNetTextClassifierPreprocessor(TextClassifierPreprocessor):
         config = super().get_config()
         config.update(
             {
-                "padding_side": self.padding_side,
                 "max_segments": self.max_segments,
+                "keep": self.keep,
+                "head_length": self.head_length,
+                "padding_side": self.padding_side,
             }
         )
         return config

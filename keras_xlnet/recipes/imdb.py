@@ -34,13 +34,16 @@ class ImdbConfig(RunConfig):
     data_dir: str = None
     train_tfrecord: str = None
     eval_tfrecord: str = None
+    # The packed length of a review, read as `max_segments` segments with
+    # XLNet's memory (see `XLNetClassifier`); one segment is the tutorial's.
     sequence_length: int = 512
-    # Long reviews (see `XLNetClassifier`): segments of `sequence_length`
-    # read with memory; one segment is the tutorial's recipe.
     max_segments: int = 1
     memory_length: int = None
     memory_gradient: str = "stop"
-    truncate: str = "head"
+    # Which pieces of a longer review are kept (see
+    # `XLNetTextClassifierPreprocessor`).
+    keep: str = "head"
+    head_length: int = 128
     # Batches in length order are padded to a multiple of this (see
     # `keras_xlnet.data.length_buckets`): evaluation always (the metrics of
     # padding to the full length, which 0 asks for, as the tutorial does),
@@ -61,7 +64,8 @@ class ImdbConfig(RunConfig):
         "max_segments",
         "memory_length",
         "memory_gradient",
-        "truncate",
+        "keep",
+        "head_length",
         "group_by_length",
         "bucket_width",
     )
@@ -69,29 +73,37 @@ class ImdbConfig(RunConfig):
         **RunConfig.MINIMA,
         "sequence_length": 3,  # One piece, `<sep>` and `<cls>`.
         "max_segments": 1,
+        "head_length": 0,
         "bucket_width": 0,
     }
 
+    @property
+    def segment_length(self):
+        return self.sequence_length // self.max_segments
+
     def check(self):
         from keras_xlnet.models.segment_recurrence import SegmentSettings
-        from keras_xlnet.models.xlnet_text_classifier_preprocessor import (
-            TRUNCATIONS,
-        )
+        from keras_xlnet.models.xlnet_text_classifier_preprocessor import KEEPS
 
         super().check()
+        if self.sequence_length % self.max_segments or self.segment_length < 3:
+            raise RunError(
+                f"sequence_length={self.sequence_length} is not "
+                f"max_segments={self.max_segments} whole segments of at "
+                "least 3 positions."
+            )
         try:
             SegmentSettings(
-                self.sequence_length if self.max_segments > 1 else None,
+                self.segment_length if self.max_segments > 1 else None,
                 self.max_segments,
                 self.memory_length,
                 self.memory_gradient,
             )
         except ValueError as error:
             raise RunError(str(error)) from None
-        if self.truncate not in TRUNCATIONS:
+        if self.keep not in KEEPS:
             raise RunError(
-                f"truncate must be one of {TRUNCATIONS}; received "
-                f"{self.truncate!r}."
+                f"keep must be one of {KEEPS}; received {self.keep!r}."
             )
         if self.max_segments > 1 and (
             self.train_tfrecord or self.eval_tfrecord
@@ -149,7 +161,6 @@ class ImdbTask(runner.Task):
         super().__init__(config)
         self.build_classifier = build_classifier or self._from_preset
         self.data = (train, test)
-        self.preprocessor = None
 
     def _from_preset(self, dtype):
         from keras_xlnet.models.xlnet_classifier import XLNetClassifier
@@ -177,16 +188,13 @@ class ImdbTask(runner.Task):
         if preprocessor is not None:
             preprocessor.sequence_length = config.sequence_length
             preprocessor.max_segments = config.max_segments
-            preprocessor.truncate = config.truncate
+            preprocessor.keep = config.keep
+            preprocessor.head_length = config.head_length
         if config.max_segments > 1:
-            classifier.segment_length = config.sequence_length
+            classifier.segment_length = config.segment_length
         classifier.max_segments = config.max_segments
         classifier.memory_length = config.memory_length
         classifier.memory_gradient = config.memory_gradient
-        # The task packs the batches itself; the preprocessor rejoins the
-        # classifier for the export.
-        self.preprocessor = preprocessor
-        classifier.preprocessor = None
         return classifier
 
     def loss(self):
@@ -211,7 +219,6 @@ class ImdbTask(runner.Task):
         }
 
     def export(self, model, folder):
-        model.preprocessor = self.preprocessor
         model.save_to_preset(folder)
 
     def training_batches(self, model, skip_batches):
@@ -226,13 +233,13 @@ class ImdbTask(runner.Task):
             pack = None
         else:
             source = data_stream.InMemoryExamples(*self._texts()[0])
-            pack = self.preprocessor
+            pack = model.preprocessor
         group = None
         if config.group_by_length:
             group = (
                 data_stream.GROUP_BATCHES * config.batch_size,
                 length_buckets.trim_padding(
-                    config.sequence_length, config.bucket_width
+                    config.segment_length, config.bucket_width
                 ),
             )
         try:
@@ -270,7 +277,7 @@ class ImdbTask(runner.Task):
         )
         if config.bucket_width:
             dataset, _ = length_buckets.length_sorted_dataset(
-                self.preprocessor,
+                model.preprocessor,
                 *padded,
                 batch_size=size,
                 bucket_width=config.bucket_width,
@@ -279,7 +286,7 @@ class ImdbTask(runner.Task):
         return (
             tf.data.Dataset.from_tensor_slices(padded)
             .batch(size)
-            .map(lambda x, y, w: (self.preprocessor(x), y, w))
+            .map(lambda x, y, w: (model.preprocessor(x), y, w))
         )
 
 

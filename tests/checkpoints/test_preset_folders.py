@@ -1,5 +1,6 @@
 """Damaged preset folders: an error naming the file, never a random head."""
 
+import json
 import shutil
 
 import keras_hub
@@ -51,3 +52,32 @@ def test_truncated_files_are_named(preset, file, load):
     with pytest.raises(keras_xlnet.CheckpointError) as error:
         load(str(preset))
     assert file in str(error.value) and "damaged" in str(error.value)
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (dict(num_layers="2"), r"`num_layers` must be a positive integer.*'2'"),
+        (dict(num_heads=None), "`num_heads` must be a positive integer"),
+        (dict(num_heads=...), r"lacks \['num_heads'\]"),
+        (dict(dropout=1.5), r"`dropout` must be a number in \[0, 1\)"),
+        (dict(memory_length=-3), "`memory_length` must be a non-negative"),
+    ],
+    ids=["string", "null", "missing", "rate", "memory"],
+)
+def test_a_config_with_a_wrong_value_is_named(preset, change, message):
+    path = preset / "config.json"
+    config = json.loads(path.read_text())
+    for key, value in change.items():
+        if value is ...:
+            del config["config"][key]
+        else:
+            config["config"][key] = value
+    path.write_text(json.dumps(config))
+    for load in (
+        keras_xlnet.XLNetBackbone.from_preset,
+        keras_hub.models.Backbone.from_preset,
+    ):
+        with pytest.raises(keras_xlnet.CheckpointError, match=message) as error:
+            load(str(preset))
+        assert "config.json" in str(error.value)

@@ -75,7 +75,7 @@ def test_evaluation_equals_the_padded_one(classifier):
 
 def test_segments_beyond_one_are_kept_whole(tiny_text_classifier):
     preprocessor = tiny_text_classifier.preprocessor
-    preprocessor.sequence_length, preprocessor.max_segments = 16, 3
+    preprocessor.sequence_length, preprocessor.max_segments = 48, 3
     texts = ["film " * 20, "a film", "the " * 5]
     dataset, order = length_buckets.length_sorted_dataset(
         preprocessor, texts, batch_size=1, bucket_width=8

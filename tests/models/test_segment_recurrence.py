@@ -53,14 +53,34 @@ def segments_of(inputs, segment_length):
     ]
 
 
-def hugging_face_by_segments(peer, inputs, segment_length):
-    """The peer's output on the last segment, after reading the earlier
-    ones with `mems` (time-major in Hugging Face, batch-major here)."""
-    memory = None
-    for segment in segments_of(inputs, segment_length):
-        output = peer(segment, memory=memory, keep_memory=True)
-        memory = [np.transpose(m.numpy(), (1, 0, 2)) for m in output.mems]
-    return output
+def hugging_face_by_segments(peer, inputs, segment_length, memory_length=None):
+    """The peer's outputs on the last segment, after reading the earlier
+    ones with `mems` (time-major in Hugging Face, batch-major here), one
+    document at a time: after each segment the padding positions are
+    removed from its `mems`, which Hugging Face would attend to."""
+    outputs = []
+    for row in range(len(inputs["token_ids"])):
+        document = {k: v[row : row + 1] for k, v in inputs.items()}
+        memory = memory_mask = None
+        for segment in segments_of(document, segment_length):
+            output = peer(segment, memory=memory, keep_memory=True)
+            real = segment["padding_mask"][0].astype(bool)
+            if memory_mask is not None:
+                real = np.concatenate([memory_mask, real])
+            if memory_length:
+                real = real[-memory_length:]
+            memory = [
+                np.transpose(m.numpy(), (1, 0, 2))[:, real] for m in output.mems
+            ]
+            memory_mask = real[real]
+            if not memory_mask.size:
+                memory = memory_mask = None
+        outputs.append(output)
+    return {
+        name: np.concatenate([getattr(o, name).numpy() for o in outputs])
+        for name in ("logits", "last_hidden_state")
+        if hasattr(outputs[0], name)
+    }
 
 
 def predict(model, inputs):
@@ -107,41 +127,63 @@ def test_documents_of_one_segment_give_the_plain_logits():
 def test_three_segments_match_hugging_face_with_mems(hf_peer):
     inputs = document_batch(lengths=(21, 18, 17), segment_length=8, segments=3)
     peer = hf_peer()
-    expected = hugging_face_by_segments(peer, inputs, 8).last_hidden_state
+    expected = hugging_face_by_segments(peer, inputs, 8)["last_hidden_state"]
     backbone = keras_xlnet.load_checkpoint(peer.folder).backbone
     actual = encode_last_segment(backbone, inputs, SegmentSettings(8, 3))
     last = inputs["padding_mask"][:, -8:].astype(bool)
-    diff = np.abs(numpy(actual) - expected.numpy())[last].max()
+    diff = np.abs(numpy(actual) - expected)[last].max()
     assert diff <= TOLERANCE
 
 
-def test_classifier_logits_match_hugging_face_with_mems(hf_peer):
-    inputs = document_batch(lengths=(21, 18, 17), segment_length=8, segments=3)
-    peer = hf_peer(task="classifier")
-    expected = hugging_face_by_segments(peer, inputs, 8).logits.numpy()
+# Whole documents, and documents whose first segment is partly padding.
+DOCUMENTS = {"whole": (24, 24), "padded": (21, 18, 17)}
+
+
+@pytest.mark.parametrize("documents", sorted(DOCUMENTS))
+@pytest.mark.parametrize("memory_length", [None, 8, 4])
+def test_classifier_logits_match_hugging_face_with_mems(
+    hf_peer, documents, memory_length
+):
+    """Memory of every earlier position, of one segment, of half a segment;
+    padding never attended (Hugging Face's `mems` without it)."""
+    lengths = DOCUMENTS[documents]
+    inputs = document_batch(lengths=lengths, segment_length=8, segments=3)
+    peer = hf_peer(task="classifier", mem_len=memory_length)
+    expected = hugging_face_by_segments(peer, inputs, 8, memory_length)
     classifier = keras_xlnet.load_checkpoint(peer.folder).classifier
     classifier.segment_length, classifier.max_segments = 8, 4
+    classifier.memory_length = memory_length
     np.testing.assert_allclose(
-        classifier.predict(inputs, verbose=0), expected, atol=TOLERANCE
+        classifier.predict(inputs, verbose=0),
+        expected["logits"],
+        atol=TOLERANCE,
     )
     # Behind a whole segment of padding (4 segments packed), the same.
-    four = document_batch(lengths=(21, 18, 17), segment_length=8, segments=4)
+    four = document_batch(lengths=lengths, segment_length=8, segments=4)
     np.testing.assert_allclose(
-        classifier.predict(four, verbose=0), expected, atol=TOLERANCE
+        classifier.predict(four, verbose=0), expected["logits"], atol=TOLERANCE
     )
 
 
-def test_memory_length_limits_what_the_last_segment_sees(hf_peer):
+def test_padding_in_memory_is_never_attended():
+    """Whatever the padding of a partly filled first segment holds, the
+    logits stay: its states are hidden from the later segments."""
+    classifier = tiny_classifier(segment_length=8, max_segments=3)
+    inputs = document_batch(lengths=(21, 18), segment_length=8, segments=3)
+    other = {k: v.copy() for k, v in inputs.items()}
+    padding = other["padding_mask"] == 0
+    other["token_ids"][padding] = 50
+    other["segment_ids"][padding] = 1
+    np.testing.assert_allclose(
+        predict(classifier, other), predict(classifier, inputs), atol=1e-6
+    )
+
+
+def test_no_memory_reads_the_last_segment_alone(hf_peer):
     inputs = document_batch(lengths=(24, 20), segment_length=8, segments=3)
-    peer = hf_peer(task="classifier", mem_len=5)
-    expected = hugging_face_by_segments(peer, inputs, 8).logits.numpy()
+    peer = hf_peer(task="classifier")
     classifier = keras_xlnet.load_checkpoint(peer.folder).classifier
     classifier.segment_length, classifier.max_segments = 8, 3
-    classifier.memory_length = 5
-    np.testing.assert_allclose(
-        classifier.predict(inputs, verbose=0), expected, atol=TOLERANCE
-    )
-    # No memory: only the last segment counts.
     classifier.memory_length = 0
     last = {k: v[:, -8:] for k, v in inputs.items()}
     np.testing.assert_allclose(
@@ -389,7 +431,7 @@ def text_classifier(vocabulary, max_segments, **kwargs):
         **kwargs,
     )
     preprocessor = keras_xlnet.XLNetPreprocessor(
-        tokenizer, sequence_length=16, max_segments=max_segments
+        tokenizer, sequence_length=16 * max_segments, max_segments=max_segments
     )
     return keras_xlnet.XLNetClassifier(
         backbone, num_classes=2, preprocessor=preprocessor
@@ -434,6 +476,7 @@ def test_preprocessor_with_more_segments_than_the_classifier_is_refused(
     tiny_vocabulary,
 ):
     classifier = text_classifier(tiny_vocabulary, max_segments=3)
+    classifier.preprocessor.sequence_length = 64
     classifier.preprocessor.max_segments = 4
     with pytest.raises(ValueError, match="max_segments = 4"):
         classifier.predict(SHORT, verbose=0)
@@ -490,7 +533,7 @@ def test_remat_keeps_logits_and_full_gradients():
 def test_a_preset_classifier_reads_its_preprocessors_segments(fixture_preset):
     folder, _, _ = fixture_preset
     preprocessor = keras_xlnet.XLNetPreprocessor.from_preset(
-        folder, sequence_length=16, max_segments=3
+        folder, sequence_length=48, max_segments=3
     )
     for task_class in (
         keras_xlnet.XLNetClassifier,
@@ -498,3 +541,21 @@ def test_a_preset_classifier_reads_its_preprocessors_segments(fixture_preset):
     ):
         classifier = task_class.from_preset(folder, preprocessor=preprocessor)
         assert (classifier.segment_length, classifier.max_segments) == (16, 3)
+
+
+@pytest.mark.parametrize("segments", [1, 2, 3])
+def test_the_functional_graph_computes_what_the_classifier_does(segments):
+    """Keras' tools read the functional graph: a sub-model on it and
+    `clone_model` give the classifier's logits."""
+    classifier = tiny_classifier(segment_length=8, max_segments=3)
+    length = 8 * segments
+    inputs = document_batch(
+        lengths=(length - 3, length), segment_length=8, segments=segments
+    )
+    expected = predict(classifier, inputs)
+    graph = keras.Model(classifier.inputs, classifier.outputs)
+    (logits,) = keras.tree.flatten(graph(tensors(inputs)))
+    np.testing.assert_allclose(numpy(logits), expected, atol=1e-6)
+    clone = keras.models.clone_model(classifier)
+    clone.set_weights(classifier.get_weights())
+    np.testing.assert_allclose(predict(clone, inputs), expected, atol=1e-6)

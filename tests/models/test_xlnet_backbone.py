@@ -28,7 +28,7 @@ def random_backbone(dtype=None, **overrides):
     return backbone
 
 
-def test_parameter_count_of_xlnet_large():
+def test_parameter_count_of_xlnet_large(zero_initializers):
     backbone = keras_xlnet.XLNetBackbone(
         vocabulary_size=32000,
         num_layers=24,
@@ -184,8 +184,18 @@ def test_encode_without_memory_matches_call():
     np.testing.assert_allclose(
         numpy(outputs["sequence_output"]), numpy(backbone(inputs)), atol=1e-6
     )
-    # memory_length=0 keeps every position: the input of each layer.
+    # memory_length=None keeps every position: the input of each layer.
     assert numpy(outputs["new_memory"][0]).shape == (3, 9, 32)
+    # memory_length=0 keeps none.
+    backbone.memory_length = 0
+    assert numpy(backbone.encode(**inputs)["new_memory"][0]).shape == (3, 0, 32)
+
+
+@pytest.mark.parametrize("name", ["memory_length", "reuse_length"])
+@pytest.mark.parametrize("value", [-1, 2.5, "all"])
+def test_bad_memory_settings_are_refused(name, value):
+    with pytest.raises(ValueError, match=f"`{name}` must be a non-negative"):
+        keras_xlnet.XLNetBackbone(**TINY_CONFIG, **{name: value})
 
 
 def test_export_runs_two_lengths(tmp_path):

@@ -1,5 +1,7 @@
 """XLNetTextClassifierPreprocessor against Hugging Face's tokenizer."""
 
+import time
+
 import keras
 import numpy as np
 import pytest
@@ -130,11 +132,38 @@ def test_waterfall_truncation_fills_the_first_text_first(tokenizer):
     assert outputs["token_ids"][:7].tolist() == list(map(int, first))
 
 
-def test_longest_first_is_round_robin(tokenizer):
-    a = keras_xlnet.XLNetPreprocessor(tokenizer, 12, truncate="longest_first")
-    b = keras_xlnet.XLNetPreprocessor(tokenizer, 12, truncate="round_robin")
-    x = ("one two three four five six seven eight", "nine ten eleven twelve")
-    assert_same(numpy_outputs(a(x=x)), numpy_outputs(b(x=x)))
+def test_round_robin_cuts_the_longer_text_of_a_pair(tokenizer):
+    preprocessor = keras_xlnet.XLNetPreprocessor(tokenizer, 12)
+    assert preprocessor.truncate == "round_robin"
+    first = "one two three four five six seven eight"
+    second = "nine ten eleven twelve"
+    outputs = numpy_outputs(preprocessor(x=(first, second)))
+    # 12 = 9 pieces + <sep> + <sep> <cls>: 5 of A (the longer) and 4 of B.
+    a, b = (list(map(int, tokenizer(t))) for t in (first, second))
+    assert len(a) > 5 and len(b) >= 4
+    assert outputs["token_ids"].tolist() == a[:5] + [4] + b[:4] + [4, 3]
+
+
+def test_every_setting_takes_effect_after_building(tokenizer):
+    preprocessor = keras_xlnet.XLNetPreprocessor(tokenizer, 10)
+    text = "one two three four five six seven eight nine ten eleven"
+    preprocessor(text)  # Builds the packer with the first settings.
+    pieces = list(map(int, tokenizer(text)))
+    preprocessor.padding_side = "right"
+    assert numpy_outputs(preprocessor("a"))["padding_mask"][0] == 1
+    preprocessor.padding_side = "left"
+    preprocessor.keep = "tail"
+    assert numpy_outputs(preprocessor(text))["token_ids"].tolist() == (
+        pieces[-8:] + [4, 3]
+    )
+    preprocessor.keep, preprocessor.head_length = "head_tail", 2
+    assert numpy_outputs(preprocessor(text))["token_ids"].tolist() == (
+        pieces[:2] + pieces[-6:] + [4, 3]
+    )
+    preprocessor.truncate = "waterfall"
+    preprocessor.keep = "head"
+    outputs = numpy_outputs(preprocessor(x=(text, "nine ten")))
+    assert outputs["segment_ids"].tolist() == [0] * 8 + [1, 2]
 
 
 @pytest.fixture(scope="module")
@@ -173,19 +202,19 @@ KEPT = {
 
 
 @pytest.mark.backend_independent
-@pytest.mark.parametrize("truncate", sorted(KEPT))
+@pytest.mark.parametrize("keep", sorted(KEPT))
 @pytest.mark.parametrize("max_segments", [1, 2])
-def test_truncation_keeps_the_stated_pieces(
-    tokenizer, long_and_short_review, truncate, max_segments
+def test_keep_keeps_the_stated_pieces(
+    tokenizer, long_and_short_review, keep, max_segments
 ):
     texts, pieces = long_and_short_review
-    preprocessor = keras_xlnet.XLNetPreprocessor(
-        tokenizer, 512, truncate=truncate, max_segments=max_segments
-    )
     length = 512 * max_segments
+    preprocessor = keras_xlnet.XLNetPreprocessor(
+        tokenizer, length, keep=keep, max_segments=max_segments
+    )
     budget = length - 2
     expected = [
-        packed(KEPT[truncate](pieces[0], budget), length),
+        packed(KEPT[keep](pieces[0], budget), length),
         packed(pieces[1], length),  # Short: untouched.
     ]
     stacked = {k: np.stack([e[k] for e in expected]) for k in expected[0]}
@@ -200,7 +229,8 @@ def test_truncation_keeps_the_stated_pieces(
 
 def test_a_short_text_over_segments_is_packed_as_in_one(tokenizer):
     one = keras_xlnet.XLNetPreprocessor(tokenizer, 16)
-    three = keras_xlnet.XLNetPreprocessor(tokenizer, 16, max_segments=3)
+    three = keras_xlnet.XLNetPreprocessor(tokenizer, 48, max_segments=3)
+    assert three.segment_length == 16
     text = "A short review."
     outputs = numpy_outputs(three(text))
     assert_same(
@@ -212,7 +242,7 @@ def test_a_short_text_over_segments_is_packed_as_in_one(tokenizer):
 
 def test_head_tail_keeps_half_of_a_short_budget(tokenizer):
     preprocessor = keras_xlnet.XLNetPreprocessor(
-        tokenizer, 10, truncate="head_tail"
+        tokenizer, 10, keep="head_tail"
     )
     text = "one two three four five six seven eight nine ten eleven"
     pieces = list(map(int, tokenizer(text)))
@@ -223,17 +253,35 @@ def test_head_tail_keeps_half_of_a_short_budget(tokenizer):
 
 def test_segment_settings_are_saved(tokenizer):
     preprocessor = keras_xlnet.XLNetPreprocessor(
-        tokenizer, 64, truncate="head_tail", max_segments=4
+        tokenizer,
+        256,
+        truncate="waterfall",
+        keep="head_tail",
+        head_length=100,
+        max_segments=4,
+        padding_side="left",
     )
     config = preprocessor.get_config()
-    assert (config["max_segments"], config["truncate"]) == (4, "head_tail")
     restored = keras_xlnet.XLNetPreprocessor.from_config(config)
-    assert restored.output_length == 256
+    assert (
+        restored.sequence_length,
+        restored.max_segments,
+        restored.segment_length,
+        restored.truncate,
+        restored.keep,
+        restored.head_length,
+    ) == (256, 4, 64, "waterfall", "head_tail", 100)
 
 
 def test_errors(tokenizer):
     with pytest.raises(ValueError, match="truncate"):
-        keras_xlnet.XLNetPreprocessor(tokenizer, truncate="middle")
+        keras_xlnet.XLNetPreprocessor(tokenizer, truncate="head")
+    with pytest.raises(ValueError, match="keep"):
+        keras_xlnet.XLNetPreprocessor(tokenizer, keep="middle")
+    with pytest.raises(ValueError, match="head_length"):
+        keras_xlnet.XLNetPreprocessor(tokenizer, head_length=-1)
+    with pytest.raises(ValueError, match="not max_segments=3 whole"):
+        keras_xlnet.XLNetPreprocessor(tokenizer, 512, max_segments=3)
     with pytest.raises(ValueError, match="padding_side"):
         keras_xlnet.XLNetPreprocessor(tokenizer, padding_side="center")
     preprocessor = keras_xlnet.XLNetPreprocessor(tokenizer, sequence_length=8)
@@ -244,13 +292,17 @@ def test_errors(tokenizer):
     with pytest.raises(TypeError, match="received None"):
         preprocessor(None)
     with pytest.raises(ValueError, match="single texts"):
-        keras_xlnet.XLNetPreprocessor(tokenizer, truncate="tail")(x=("a", "b"))
+        keras_xlnet.XLNetPreprocessor(tokenizer, keep="tail")(x=("a", "b"))
     with pytest.raises(ValueError, match="max_segments"):
         keras_xlnet.XLNetPreprocessor(tokenizer, max_segments=0)
     with pytest.raises(ValueError, match="padding_side='left'"):
         keras_xlnet.XLNetPreprocessor(
             tokenizer, max_segments=2, padding_side="right"
         )
+    started = time.monotonic()
+    with pytest.raises(ValueError, match="to 65536"):
+        keras_xlnet.XLNetPreprocessor(tokenizer, 512 * 10**6)
+    assert time.monotonic() - started < 1
 
 
 def test_classifier_from_fixture_same_logits_from_strings_and_hf_ids():
@@ -335,14 +387,23 @@ def test_convert_with_vocabulary(hf_peer, tiny_vocabulary, tmp_path):
     )
 
 
-def test_convert_warns_on_a_vocabulary_larger_than_the_embedding(tmp_path):
+def test_convert_refuses_a_vocabulary_larger_than_the_embedding(tmp_path):
     from conftest import reference_fixture
 
     folder, _, _ = reference_fixture("tf1_original")
-    with pytest.warns(UserWarning, match="32000 pieces.*only 64 rows"):
+    with pytest.raises(
+        keras_xlnet.CheckpointError, match="32000 pieces.*only 64 rows"
+    ):
         keras_xlnet.convert_checkpoint(
-            folder, tmp_path / "preset", vocabulary=real_vocabulary()
+            folder, tmp_path / "refused", vocabulary=real_vocabulary()
         )
+    assert not (tmp_path / "refused").exists()
+    keras_xlnet.convert_checkpoint(
+        folder,
+        tmp_path / "preset",
+        vocabulary=real_vocabulary(),
+        allow_larger_vocabulary=True,
+    )
     assert (tmp_path / "preset" / "assets" / "tokenizer").exists()
 
 
@@ -389,9 +450,9 @@ class XLNetPreprocessorHarnessTest(TestCase):
 @pytest.mark.parametrize("length", [0, 2, -5, 8.0])
 def test_sequence_length_too_short_is_refused(tokenizer, length):
     """Below 3 the text was silently dropped, `<sep> <cls>` alone left."""
-    with pytest.raises(ValueError, match="at least 3"):
+    with pytest.raises(ValueError, match="from 3"):
         keras_xlnet.XLNetPreprocessor(tokenizer, sequence_length=length)
     preprocessor = keras_xlnet.XLNetPreprocessor(tokenizer, sequence_length=3)
-    with pytest.raises(ValueError, match="at least 3"):
+    with pytest.raises(ValueError, match="from 3"):
         preprocessor.sequence_length = length
     assert preprocessor("Hello")["token_ids"].tolist() == [17, 4, 3]

@@ -5,6 +5,7 @@ import json
 import socket
 import subprocess
 import sys
+import types
 
 import numpy as np
 import pytest
@@ -67,8 +68,8 @@ def test_reading_aclimdb(aclimdb):
 def test_eval_padding_examples_weigh_nothing():
     config = ImdbConfig(eval_batch_size=4, bucket_width=0)
     task = ImdbTask(config, train=([], []), test=(["a", "b", "c"], [0, 1, 1]))
-    task.preprocessor = lambda texts: texts
-    ((texts, labels, weights),) = list(task.evaluation_batches(None))
+    model = types.SimpleNamespace(preprocessor=lambda texts: texts)
+    ((texts, labels, weights),) = list(task.evaluation_batches(model))
     assert texts.numpy().tolist() == [b"a", b"b", b"c", b""]
     assert labels.numpy().tolist() == [0, 1, 1, 0]
     assert weights.numpy().tolist() == [1, 1, 1, 0]
@@ -80,9 +81,7 @@ def test_length_ordered_evaluation_gives_the_padded_metrics(tmp_path):
     train, test = imdb_demo.demo_data()
     test = (test[0][:12], test[1][:12])
     classifier = imdb_demo.demo_classifier(train[0])
-    preprocessor = classifier.preprocessor
-    preprocessor.sequence_length = 128
-    classifier.preprocessor = None
+    classifier.preprocessor.sequence_length = 128
     classifier.compile(
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         weighted_metrics=["accuracy"],
@@ -96,7 +95,6 @@ def test_length_ordered_evaluation_gives_the_padded_metrics(tmp_path):
             bucket_width=bucket_width,
         )
         task = ImdbTask(config, train=train, test=test)
-        task.preprocessor = preprocessor
         eval_ds = task.evaluation_batches(classifier)
         widths.append({x["token_ids"].shape[1] for x, _, _ in eval_ds})
         results.append(
@@ -207,7 +205,7 @@ def test_tfrecords_round_trip(aclimdb, tiny_preset, tmp_path):
         assert int(label) == labels[i] and float(weight) == 1.0
 
 
-SEGMENTS = ["--max-segments", "2", "--truncate", "tail"]
+SEGMENTS = ["--max-segments", "2", "--keep", "tail", "--head-length", "4"]
 
 
 @pytest.mark.parametrize(
@@ -248,8 +246,10 @@ def test_demo_from_the_command_line(tmp_path, flags):
     assert classifier.predict(["a great film"], verbose=0).shape == (1, 2)
     if flags:
         preprocessor = classifier.preprocessor
-        assert (preprocessor.max_segments, preprocessor.truncate) == (2, "tail")
-        assert (classifier.segment_length, classifier.max_segments) == (64, 2)
+        assert (preprocessor.max_segments, preprocessor.keep) == (2, "tail")
+        assert preprocessor.head_length == 4
+        # The demo's 64 positions as two segments of 32.
+        assert (classifier.segment_length, classifier.max_segments) == (32, 2)
         assert classifier.memory_gradient == "full"
 
 
@@ -329,6 +329,11 @@ def run_finetune_tool(argv, capsys):
         (["--eval-every", "0"], "eval_every must be an integer of at least 1"),
         (["--learning-rate=-1e-5"], "learning_rate must be positive"),
         (["--max-segments", "0"], "max_segments must be an integer"),
+        (
+            ["--max-segments", "3"],
+            "sequence_length=512 is not max_segments=3 whole segments",
+        ),
+        (["--head-length=-1"], "head_length must be an integer of at least 0"),
         (
             ["--bucket-width=-1"],
             "bucket_width must be an integer of at least 0",

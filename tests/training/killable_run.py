@@ -24,8 +24,8 @@ steps, every, batch = (
 grouped = sys.argv[6:] == ["grouped"]
 config = imdb.ImdbConfig(
     model_dir=model_dir,
-    sequence_length=16,
-    max_segments=2,  # Resumes with XLNet's memory between segments.
+    sequence_length=32,
+    max_segments=2,  # Resumes with XLNet's memory between segments of 16.
     batch_size=batch,
     train_steps=steps,
     warmup_steps=1,

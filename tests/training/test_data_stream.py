@@ -1,6 +1,8 @@
 """The training stream at the real dataset's layout: aclImdb lists all
 negative reviews, then all positive ones; every pass must mix them."""
 
+import types
+
 import numpy as np
 import pytest
 from conftest import REPO_ROOT
@@ -59,8 +61,9 @@ def config(**changes):
     return ImdbConfig(**{**settings, **changes})
 
 
-def first_batches_labels(task, count=150):
-    stream = task.training_batches(None, 0).take(count)
+def first_batches_labels(task, preprocessor=None, count=150):
+    model = types.SimpleNamespace(preprocessor=preprocessor)
+    stream = task.training_batches(model, 0).take(count)
     return [y.numpy() for _, y in stream]
 
 
@@ -78,9 +81,9 @@ def test_text_batches_mix_the_classes(aclimdb):
     texts, labels = imdb.read_aclimdb(aclimdb, "train")
     assert labels[:PER_CLASS] == [0] * PER_CLASS  # Sorted by class.
     task = ImdbTask(config(), train=(texts, labels), test=([], []))
-    task.preprocessor = imdb_demo.demo_classifier(texts[:50]).preprocessor
-    task.preprocessor.sequence_length = SEQUENCE_LENGTH
-    assert_mixed(first_batches_labels(task))
+    preprocessor = imdb_demo.demo_classifier(texts[:50]).preprocessor
+    preprocessor.sequence_length = SEQUENCE_LENGTH
+    assert_mixed(first_batches_labels(task, preprocessor))
 
 
 def test_each_pass_is_a_permutation_of_the_whole_split():

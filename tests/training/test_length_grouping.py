@@ -1,6 +1,7 @@
 """Training on length-grouped batches (`--group-by-length`)."""
 
 import dataclasses
+import types
 
 import keras
 import numpy as np
@@ -43,8 +44,8 @@ def read_batches(config, texts, preprocessor, skip_batches=0):
     task = imdb.ImdbTask(
         config, train=(texts, np.arange(len(texts))), test=([], [])
     )
-    task.preprocessor = preprocessor
-    dataset = task.training_batches(None, skip_batches)
+    model = types.SimpleNamespace(preprocessor=preprocessor)
+    dataset = task.training_batches(model, skip_batches)
     return [
         ({k: v.numpy() for k, v in x.items()}, y.numpy()) for x, y in dataset
     ]
@@ -136,9 +137,11 @@ def test_compiled_programs_are_bounded_by_the_bucket_count(tmp_path):
         verbose=0,
     )
     traces = []
+    built = []
 
     def build(dtype):
         classifier = imdb_demo.demo_classifier(train[0], dtype=dtype)
+        built.append(classifier)
         step = classifier.train_step
 
         def counted_step(*args):
@@ -151,7 +154,7 @@ def test_compiled_programs_are_bounded_by_the_bucket_count(tmp_path):
     task = imdb.ImdbTask(config, build, train, test)
     summary = runner.run(task)
     assert summary["total_training_steps"] == 12
-    train_ds = task.training_batches(None, 0)
+    train_ds = task.training_batches(built[0], 0)
     widths = {x["token_ids"].shape[1] for x, _ in train_ds}
     assert 1 < len(widths) <= SEQUENCE_LENGTH // BUCKET_WIDTH
     if keras.config.backend() == "jax":
