@@ -381,6 +381,7 @@ def test_memory_carries_the_label_across_segments():
         (dict(memory_gradient="some"), "memory_gradient"),
         (dict(max_segments=0), "max_segments"),
         (dict(max_segments=2), "needs a `segment_length`"),
+        (dict(segment_length=512, max_segments=10**6), "exceed 65536"),
     ],
 )
 def test_bad_settings_are_refused(settings, message):

@@ -1,5 +1,6 @@
 """What a task's `fit`, `evaluate` and `predict` take: shuffled training
-examples, and every bad value refused where it enters, named."""
+examples (on every backend), and every bad value refused where it enters,
+named (checked on the host or in `tf.data`, whatever the backend: once)."""
 
 import keras
 import numpy as np
@@ -137,6 +138,7 @@ def tiny_classifier():
     return classifier
 
 
+@pytest.mark.backend_independent
 def test_positional_arguments_are_keras_ones():
     classifier = tiny_classifier()
     history = classifier.fit(packed_batch(), np.array([0, 1, 2]), 3, 2, 0)
@@ -145,6 +147,7 @@ def test_positional_arguments_are_keras_ones():
     classifier.evaluate(packed_batch(), np.array([0, 1, 2]), 3, 0)
 
 
+@pytest.mark.backend_independent
 def test_one_output_takes_any_finite_number_and_bools_name_classes():
     keras.utils.set_random_seed(0)
     backbone = keras_xlnet.XLNetBackbone(**TINY_CONFIG)
@@ -166,6 +169,7 @@ def test_one_output_takes_any_finite_number_and_bools_name_classes():
     many.fit(packed_batch(), np.array([150, 3, 199], "uint8"), verbose=0)
 
 
+@pytest.mark.backend_independent
 @pytest.mark.parametrize(
     "labels, message",
     [
@@ -186,6 +190,7 @@ def test_bad_labels_are_refused(labels, message):
         classifier.fit(packed_batch(), labels, verbose=0)
 
 
+@pytest.mark.backend_independent
 @pytest.mark.parametrize("weight", [np.nan, np.inf, -1.0])
 def test_bad_sample_weights_are_refused_before_the_step(weight):
     classifier = tiny_classifier()
@@ -201,6 +206,7 @@ def test_bad_sample_weights_are_refused_before_the_step(weight):
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.backend_independent
 def test_float_labels_that_name_classes_train():
     classifier = tiny_classifier()
     history = classifier.fit(
@@ -209,6 +215,7 @@ def test_float_labels_that_name_classes_train():
     assert np.isfinite(history.history["loss"][0])
 
 
+@pytest.mark.backend_independent
 def test_empty_inputs_and_bare_strings_are_named(tiny_text_classifier):
     classifier = tiny_text_classifier
     classifier.compile(

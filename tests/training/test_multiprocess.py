@@ -165,31 +165,62 @@ def files(folder):
     )
 
 
+def killed_and_resumed(model_dir, vocabulary, records):
+    """The results of two processes resumed after process 1 SIGKILLed
+    itself at the checkpoint of step 5 (of 10)."""
+    killed = run(model_dir, vocabulary, mode="kill", records=records)
+    # The chief would wait for process 1 in the next step's collectives:
+    # stop it too, as a cluster manager restarting the job would.
+    try:
+        killed[1].wait(timeout=DEADLINE)
+    finally:
+        killed[0].send_signal(signal.SIGKILL)
+        finish(killed, deadline=60)
+    assert killed[1].returncode == -signal.SIGKILL
+    assert os.listdir(model_dir / "checkpoints") == ["1"]
+    return results(
+        finish(run(model_dir, vocabulary, mode="resume", records=records))
+    )
+
+
 @pytest.fixture(scope="module")
-def uninterrupted(tmp_path_factory, vocabulary, test_tfrecord):
+def runs(tmp_path_factory, vocabulary, test_tfrecord):
     """`name -> (model_dir, results)` of the one-process reference with all
     the devices ("one") and of two processes in each layout, run once per
     module, one run after the other (side by side, the collectives of
     starved processes slow them all down). The two data-parallel processes
-    evaluate from TFRecords of the test reviews, the others their texts."""
+    (JAX) or workers (TensorFlow) are killed half-way and resumed, and
+    evaluate from TFRecords of the test reviews; the others read texts."""
     found = {}
     for name in ["one", *LAYOUTS]:
         model_dir = tmp_path_factory.mktemp(name)
         if name == "one":
-            procs = run(model_dir, vocabulary, count=1)
+            found[name] = (
+                model_dir,
+                results(finish(run(model_dir, vocabulary, count=1))),
+            )
+        elif name == SEVERAL[BACKEND]:
+            found[name] = (
+                model_dir,
+                killed_and_resumed(model_dir, vocabulary, [test_tfrecord]),
+            )
         else:
-            records = [test_tfrecord] if name == SEVERAL[BACKEND] else []
-            procs = run(model_dir, vocabulary, layout=name, records=records)
-        found[name] = model_dir, results(finish(procs))
+            found[name] = (
+                model_dir,
+                results(finish(run(model_dir, vocabulary, layout=name))),
+            )
     return found
 
 
 @pytest.mark.parametrize("layout", LAYOUTS)
-def test_two_processes_train_as_one_process_with_their_devices(
-    uninterrupted, layout
-):
-    one_dir, (single,) = uninterrupted["one"]
-    two_dir, two = uninterrupted[layout]
+def test_two_processes_train_as_one_process_with_their_devices(runs, layout):
+    """Killed and resumed (data parallel) or straight (model parallel), two
+    processes end where one process with their devices ends."""
+    one_dir, (single,) = runs["one"]
+    two_dir, two = runs[layout]
+    resumed = layout == SEVERAL[BACKEND]
+    # Steps and evaluations of the last run (the resumed one: steps 6-10).
+    steps, evaluations = (5, 1) if resumed else (10, 2)
 
     assert [r["process"] for r in two] == [0, 1]
     # The model-parallel layout splits weights over both processes.
@@ -197,13 +228,18 @@ def test_two_processes_train_as_one_process_with_their_devices(
     if BACKEND == "tensorflow":
         # Each of the 2 replicas (one per worker; both in one process)
         # trained on its half of each batch of 8, and evaluated its half of
-        # each of the 3 test batches of 4 (2 evaluations).
-        expected = {"train": [4] * 10, "test": [2] * 6}
-        assert all(r["rows"] == expected for r in two)
-        assert single["rows"] == {k: v * 2 for k, v in expected.items()}
-    for other in two:
-        np.testing.assert_allclose(other["losses"], single["losses"], atol=1e-5)
+        # each of the 3 test batches of 4.
+        assert all(
+            r["rows"] == {"train": [4] * steps, "test": [2] * 3 * evaluations}
+            for r in two
+        )
+        assert single["rows"] == {"train": [4] * 20, "test": [2] * 12}
     assert len(single["losses"]) == 10
+    for other in two:
+        assert len(other["losses"]) == steps
+        np.testing.assert_allclose(
+            other["losses"], single["losses"][-steps:], atol=1e-5
+        )
     assert single["losses"][0] != pytest.approx(single["losses"][-1])
     _, expected = preset_weights(one_dir)
     classifier, weights = preset_weights(two_dir)
@@ -211,8 +247,10 @@ def test_two_processes_train_as_one_process_with_their_devices(
         np.testing.assert_allclose(a, b, atol=1e-5)
 
     # Only the chief wrote, besides its part of the checkpoints: the files
-    # of the one process, one TensorBoard writer per split.
-    assert outside_checkpoints(two_dir) == outside_checkpoints(one_dir)
+    # of the one process, one TensorBoard writer per split (and run).
+    assert set(outside_checkpoints(two_dir)) == set(
+        outside_checkpoints(one_dir)
+    )
     assert "logs/train/<events>" in files(two_dir)
     assert sorted(os.listdir(two_dir / "checkpoints")) == ["1", "2"]
     # Model parallel: each process wrote the shards its devices hold, and
@@ -242,37 +280,13 @@ def test_two_processes_train_as_one_process_with_their_devices(
     assert metrics["eval_metrics"]["accuracy"] == pytest.approx(accuracy)
 
 
-def test_sigkill_of_one_process_then_resume_of_both(
-    tmp_path, vocabulary, uninterrupted
-):
-    straight_dir, _ = uninterrupted[SEVERAL[BACKEND]]
-
-    killed = run(tmp_path / "killed", vocabulary, mode="kill")
-    # Process 1 kills itself after the checkpoint of step 5; the chief
-    # would wait for it in the next step's collectives: stop it too, as a
-    # cluster manager restarting the job would.
-    try:
-        killed[1].wait(timeout=DEADLINE)
-    finally:
-        killed[0].send_signal(signal.SIGKILL)
-        finish(killed, deadline=60)
-    assert killed[1].returncode == -signal.SIGKILL
-    assert os.listdir(tmp_path / "killed" / "checkpoints") == ["1"]
-
-    results(finish(run(tmp_path / "killed", vocabulary, mode="resume")))
-    _, expected = preset_weights(straight_dir)
-    _, weights = preset_weights(tmp_path / "killed")
-    for a, b in zip(expected, weights):
-        np.testing.assert_allclose(a, b, atol=1e-6)
-
-
 def test_processes_that_see_other_checkpoints_stop_naming_them(
-    tmp_path, vocabulary, uninterrupted
+    tmp_path, vocabulary, runs
 ):
     """A --model-dir that is not shared storage: process 0 sees the
     checkpoints of a finished run, process 1 none."""
-    straight_dir, _ = uninterrupted[SEVERAL[BACKEND]]
-    shutil.copytree(straight_dir, tmp_path / "seen_by_0")
+    finished_dir, _ = runs[SEVERAL[BACKEND]]
+    shutil.copytree(finished_dir, tmp_path / "seen_by_0")
     (tmp_path / "seen_by_1").mkdir()
     outputs = finish(run(tmp_path / "seen_by_{index}", vocabulary, "resume"))
     expected = (
