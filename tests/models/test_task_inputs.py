@@ -105,6 +105,7 @@ def test_fit_keeps_the_order_without_shuffle(tiny_vocabulary):
     assert sum(batches, []) == list(range(128)) * 2
 
 
+@pytest.mark.backend_independent
 @pytest.mark.parametrize("shuffle", [True, False])
 def test_validation_split_takes_the_last_examples_first(
     tiny_vocabulary, shuffle

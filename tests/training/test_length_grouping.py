@@ -51,6 +51,7 @@ def read_batches(config, texts, preprocessor, skip_batches=0):
     ]
 
 
+@pytest.mark.backend_independent
 def test_each_example_once_per_pass_sorted_within_groups(demo):
     texts, preprocessor = demo
     batches = read_batches(grouped_config(), texts, preprocessor)
@@ -83,6 +84,7 @@ def test_each_example_once_per_pass_sorted_within_groups(demo):
     assert 1 < len(widths) <= SEQUENCE_LENGTH // BUCKET_WIDTH
 
 
+@pytest.mark.backend_independent
 def test_plain_batches_are_full_length_and_unsorted(demo):
     texts, preprocessor = demo
     config = grouped_config(group_by_length=False)
@@ -92,6 +94,7 @@ def test_plain_batches_are_full_length_and_unsorted(demo):
     assert {x["token_ids"].shape[1] for x, _ in batches} == {SEQUENCE_LENGTH}
 
 
+@pytest.mark.backend_independent
 @pytest.mark.parametrize("group_by_length", [False, True])
 @pytest.mark.parametrize("accumulation_steps", [1, 2])
 def test_skipped_batches_continue_the_same_stream(
