@@ -25,6 +25,15 @@ except ImportError:  # pragma: no cover - TF is a dependency.
 MAX_SEQUENCE_LENGTH = 65536
 
 
+def is_count(value, minimum=0):
+    """Whether a setting is an integer (not a bool) of at least `minimum`."""
+    return (
+        isinstance(value, int)
+        and not isinstance(value, bool)
+        and value >= minimum
+    )
+
+
 def _in_tf_graph(values):
     return (
         tf is not None and tf.is_tensor(values) and not tf.executing_eagerly()

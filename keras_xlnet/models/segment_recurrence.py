@@ -18,6 +18,7 @@ import keras
 from keras import ops
 
 from keras_xlnet.models.input_checks import MAX_SEQUENCE_LENGTH
+from keras_xlnet.models.input_checks import is_count
 from keras_xlnet.models.input_checks import segment_layout_problem
 from keras_xlnet.models.xlnet_backbone import next_memory
 
@@ -35,10 +36,6 @@ def last_real_position(padding_mask):
     return length - 1 - ops.argmax(reversed_mask, axis=1)
 
 
-def _is_count(value, minimum):
-    return isinstance(value, int) and value >= minimum
-
-
 @dataclasses.dataclass(frozen=True)
 class SegmentSettings:
     """How `XLNetClassifier` reads an input: as `segment_length` segments
@@ -53,7 +50,7 @@ class SegmentSettings:
     memory_gradient: str = "stop"
 
     def __post_init__(self):
-        if self.segment_length is not None and not _is_count(
+        if self.segment_length is not None and not is_count(
             self.segment_length, 1
         ):
             raise ValueError(
@@ -61,7 +58,7 @@ class SegmentSettings:
                 "whole input is one segment). "
                 f"Received: segment_length={self.segment_length!r}"
             )
-        if not _is_count(self.max_segments, 1):
+        if not is_count(self.max_segments, 1):
             raise ValueError(
                 "`max_segments` must be a positive integer. "
                 f"Received: max_segments={self.max_segments!r}"
@@ -79,7 +76,7 @@ class SegmentSettings:
             raise ValueError(
                 f"max_segments={self.max_segments} needs a `segment_length`."
             )
-        if self.memory_length is not None and not _is_count(
+        if self.memory_length is not None and not is_count(
             self.memory_length, 0
         ):
             raise ValueError(

@@ -14,6 +14,7 @@ from keras_xlnet.layers.relative_position_encoding import (
     XLNetRelativePositionEncoding,
 )
 from keras_xlnet.models.input_checks import XLNetTokenIdCheck
+from keras_xlnet.models.input_checks import is_count
 
 
 def xlnet_kernel_initializer(stddev=0.02):
@@ -43,14 +44,6 @@ def next_memory(
     return ops.stop_gradient(layer_input) if stop else layer_input
 
 
-def _is_int(value, minimum):
-    return (
-        isinstance(value, int)
-        and not isinstance(value, bool)
-        and value >= minimum
-    )
-
-
 def _is_rate(value):
     return (
         isinstance(value, (int, float))
@@ -68,25 +61,25 @@ def _is_positive_number(value):
 
 
 def _positions(value):
-    return value is None or _is_int(value, 0)
+    return value is None or is_count(value)
 
 
 # What each constructor argument must be, as `(check, expected)`.
 ARGUMENT_RULES = {
-    "vocabulary_size": (lambda v: _is_int(v, 1), "a positive integer"),
-    "num_layers": (lambda v: _is_int(v, 1), "a positive integer"),
-    "num_heads": (lambda v: _is_int(v, 1), "a positive integer"),
-    "hidden_dim": (lambda v: _is_int(v, 1), "a positive integer"),
-    "intermediate_dim": (lambda v: _is_int(v, 1), "a positive integer"),
+    "vocabulary_size": (lambda v: is_count(v, 1), "a positive integer"),
+    "num_layers": (lambda v: is_count(v, 1), "a positive integer"),
+    "num_heads": (lambda v: is_count(v, 1), "a positive integer"),
+    "hidden_dim": (lambda v: is_count(v, 1), "a positive integer"),
+    "intermediate_dim": (lambda v: is_count(v, 1), "a positive integer"),
     "head_dim": (
-        lambda v: v is None or _is_int(v, 1),
+        lambda v: v is None or is_count(v, 1),
         "a positive integer or None",
     ),
     "dropout": (_is_rate, "a number in [0, 1)"),
     "attention_dropout": (_is_rate, "a number in [0, 1)"),
     "activation": (lambda v: isinstance(v, str), "an activation name"),
     "layer_norm_epsilon": (_is_positive_number, "a positive number"),
-    "clamp_len": (lambda v: _is_int(v, -1), "an integer, -1 for none"),
+    "clamp_len": (lambda v: is_count(v, -1), "an integer, -1 for none"),
     "bi_data": (lambda v: isinstance(v, bool), "true or false"),
     "attention_type": (lambda v: v in ("bi", "uni"), "'bi' or 'uni'"),
     "same_length": (lambda v: isinstance(v, bool), "true or false"),
@@ -204,9 +197,8 @@ class XLNetBackbone(Backbone):
         dtype=None,
         **kwargs,
     ):
-        arguments = dict(locals())
         check_backbone_config(
-            {k: v for k, v in arguments.items() if k in ARGUMENT_RULES}
+            {k: v for k, v in locals().items() if k in ARGUMENT_RULES}
         )
         head_dim = hidden_dim // num_heads if head_dim is None else head_dim
         get_activation(activation)  # Fails early on an unknown name.

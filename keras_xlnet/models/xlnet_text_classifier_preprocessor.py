@@ -7,6 +7,7 @@ from keras_hub.models import TextClassifierPreprocessor
 from keras_hub.src.utils.tensor_utils import preprocessing_function
 
 from keras_xlnet.models.input_checks import MAX_SEQUENCE_LENGTH
+from keras_xlnet.models.input_checks import is_count
 from keras_xlnet.models.xlnet_backbone import XLNetBackbone
 from keras_xlnet.models.xlnet_tokenizer import XLNetTokenizer
 
@@ -33,8 +34,22 @@ MIN_SEQUENCE_LENGTH = 3
 SPECIAL_TOKENS = 2  # `<sep> <cls>` after a single text.
 
 
-def _is_int(value):
-    return isinstance(value, int) and not isinstance(value, bool)
+def segmentation_problem(sequence_length, max_segments):
+    """Why `sequence_length` positions cannot be read as `max_segments`
+    segments (not whole ones, or shorter than a piece, `<sep>` and
+    `<cls>`); None if they can."""
+    if sequence_length % max_segments:
+        return (
+            f"sequence_length={sequence_length} is not "
+            f"max_segments={max_segments} whole segments."
+        )
+    if sequence_length // max_segments < MIN_SEQUENCE_LENGTH:
+        return (
+            f"Segments of {sequence_length // max_segments} positions are "
+            f"too short (sequence_length={sequence_length}, "
+            f"max_segments={max_segments})."
+        )
+    return None
 
 
 def _batch_size(token_ids):
@@ -191,7 +206,7 @@ class XLNetTextClassifierPreprocessor(TextClassifierPreprocessor):
             "sequence_length",
             value,
             lambda v: (
-                _is_int(v) and MIN_SEQUENCE_LENGTH <= v <= MAX_SEQUENCE_LENGTH
+                is_count(v, MIN_SEQUENCE_LENGTH) and v <= MAX_SEQUENCE_LENGTH
             ),
             f"an integer from {MIN_SEQUENCE_LENGTH} (a piece, `<sep>` and "
             f"`<cls>`) to {MAX_SEQUENCE_LENGTH}",
@@ -207,7 +222,7 @@ class XLNetTextClassifierPreprocessor(TextClassifierPreprocessor):
         self._setting(
             "max_segments",
             value,
-            lambda v: _is_int(v) and v >= 1,
+            lambda v: is_count(v, 1),
             "a positive integer",
         )
 
@@ -249,7 +264,7 @@ class XLNetTextClassifierPreprocessor(TextClassifierPreprocessor):
         self._setting(
             "head_length",
             value,
-            lambda v: _is_int(v) and v >= 0,
+            is_count,
             "a non-negative integer",
         )
 
@@ -269,17 +284,9 @@ class XLNetTextClassifierPreprocessor(TextClassifierPreprocessor):
 
     def _check_settings(self):
         """Refuses settings that are valid alone but not together."""
-        if self.sequence_length % self.max_segments:
-            raise ValueError(
-                f"sequence_length={self.sequence_length} is not "
-                f"max_segments={self.max_segments} whole segments."
-            )
-        if self.segment_length < MIN_SEQUENCE_LENGTH:
-            raise ValueError(
-                f"Segments of {self.segment_length} positions are too short "
-                f"(sequence_length={self.sequence_length}, "
-                f"max_segments={self.max_segments})."
-            )
+        problem = segmentation_problem(self.sequence_length, self.max_segments)
+        if problem:
+            raise ValueError(problem)
         if self.max_segments > 1 and self.padding_side != "left":
             raise ValueError(
                 "Several segments need padding_side='left' (the padding "

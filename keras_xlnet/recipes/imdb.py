@@ -84,14 +84,14 @@ class ImdbConfig(RunConfig):
     def check(self):
         from keras_xlnet.models.segment_recurrence import SegmentSettings
         from keras_xlnet.models.xlnet_text_classifier_preprocessor import KEEPS
+        from keras_xlnet.models.xlnet_text_classifier_preprocessor import (
+            segmentation_problem,
+        )
 
         super().check()
-        if self.sequence_length % self.max_segments or self.segment_length < 3:
-            raise RunError(
-                f"sequence_length={self.sequence_length} is not "
-                f"max_segments={self.max_segments} whole segments of at "
-                "least 3 positions."
-            )
+        problem = segmentation_problem(self.sequence_length, self.max_segments)
+        if problem:
+            raise RunError(problem)
         try:
             SegmentSettings(
                 self.segment_length if self.max_segments > 1 else None,
