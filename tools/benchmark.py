@@ -62,10 +62,12 @@ CONFIGS = {
 VOCABULARY = 32000
 
 
-def layer_flops(c, queries):
+def layer_flops(c, queries, keys=None):
     """Matmul FLOPs of one layer's forward at `queries` positions per
-    example (keys, values and relative positions always at all)."""
-    b, t, d, f = c["batch"], c["length"], c["hidden"], c["inner"]
+    example against `keys` positions (default: the whole input; keys,
+    values and relative positions always at all of them)."""
+    b, d, f = c["batch"], c["hidden"], c["inner"]
+    t = c["length"] if keys is None else keys
     keys_values = 2 * b * t * d * d * 2 + 2 * (2 * t) * d * d  # k v, r
     queries_output = 2 * b * queries * d * d * 2  # q, o
     ffn = 2 * b * queries * d * f * 2

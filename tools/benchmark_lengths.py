@@ -2,17 +2,19 @@
 
 Usage:
     python tools/benchmark.py --lengths [--texts CSV] [--vocabulary SPM]
-        [--train-steps 20] [--backends jax,tensorflow,torch]
+        [--train-steps 20] [--max-segments 1]
+        [--backends jax,tensorflow,torch]
 
 Run through `tools/benchmark.py` (its `--config`, default `base-4l`, gives
 the model and the training batch; evaluation batches hold 32 reviews as in
 the recipe). For each backend a worker process packs the real reviews with
-the real vocabulary at length 512 and times, on one randomly initialised
-classifier:
+the real vocabulary at `--max-segments` segments of 512 and times, on one
+randomly initialised classifier (reading several segments with memory):
 - evaluation of all the reviews (`predict_on_batch` over batches packed
-  beforehand), padded to 512 as the tutorial does against length-sorted
-  batches cut to multiples of 64 (`keras_xlnet.data.length_buckets`),
-  checking that the logits agree;
+  beforehand), padded to the whole length as the tutorial does against
+  length-sorted batches cut to multiples of 64, or of whole segments
+  beyond one (`keras_xlnet.data.length_buckets`), checking that the
+  logits agree;
 - training steps (`train_on_batch`) on the recipe's shuffled batches padded
   to 512 against `--group-by-length` batches over the same reviews
   (`train_steps` a multiple of the 10-batch groups), in real (unpadded)
@@ -31,7 +33,7 @@ import types
 
 import benchmark
 
-SEQUENCE_LENGTH = 512
+SEGMENT_LENGTH = 512
 BUCKET_WIDTH = 64
 EVAL_BATCH = 32
 RECIPE_BATCH = 32
@@ -54,6 +56,13 @@ def add_arguments(parser):
         default=os.path.join(shared, "data", "xlnet_cased_spiece.model"),
     )
     parser.add_argument("--train-steps", type=int, default=20)
+    parser.add_argument(
+        "--max-segments",
+        type=int,
+        default=1,
+        help="pack reviews into up to this many segments of 512 (read with "
+        "memory)",
+    )
 
 
 def worker_arguments(args):
@@ -66,6 +75,8 @@ def worker_arguments(args):
         args.vocabulary,
         "--train-steps",
         str(args.train_steps),
+        "--max-segments",
+        str(args.max_segments),
     ]
 
 
@@ -116,7 +127,8 @@ def train_batches(preprocessor, texts, labels, batch_size, steps, grouped):
     config = ImdbConfig(
         batch_size=batch_size,
         train_steps=steps,
-        sequence_length=SEQUENCE_LENGTH,
+        sequence_length=preprocessor.sequence_length,
+        max_segments=preprocessor.max_segments,
         group_by_length=grouped,
         bucket_width=BUCKET_WIDTH,
         seed=0,
@@ -126,14 +138,32 @@ def train_batches(preprocessor, texts, labels, batch_size, steps, grouped):
     return numpy_batches(task.training_batches(model, 0).take(steps))
 
 
+def segmented_flops(c, training):
+    """The FLOP model's cost of a batch of `c["length"]` positions read in
+    segments of 512 with all earlier positions as memory, the last layer
+    at `<cls>` only; training back-propagates through the last segment
+    (the memory's gradient is stopped)."""
+    count = max(1, c["length"] // SEGMENT_LENGTH)
+    if count == 1:
+        return benchmark.model_flops(c, training, cls_only=True)
+    total = 0
+    for index in range(count):
+        keys = (index + 1) * SEGMENT_LENGTH
+        last = index == count - 1
+        forward = (c["layers"] - 1) * benchmark.layer_flops(
+            c, SEGMENT_LENGTH, keys
+        )
+        if last:
+            forward += benchmark.layer_flops(c, 1, keys)
+        total += forward * (3 if training and last else 1)
+    return total
+
+
 def flops(c, batches, training):
-    """The FLOP model's cost of `batches` (the classifier's <cls>-only last
-    layer, as it runs)."""
+    """The FLOP model's cost of `batches`, as the classifier runs them."""
     return sum(
-        benchmark.model_flops(
-            dict(c, batch=len(y), length=x["token_ids"].shape[1]),
-            training,
-            cls_only=True,
+        segmented_flops(
+            dict(c, batch=len(y), length=x["token_ids"].shape[1]), training
         )
         for x, y in batches
     )
@@ -164,7 +194,8 @@ def worker(config_name, args):
     texts, labels = read_reviews(args.texts)
     preprocessor = keras_xlnet.XLNetTextClassifierPreprocessor(
         keras_xlnet.XLNetTokenizer(proto=args.vocabulary),
-        sequence_length=SEQUENCE_LENGTH,
+        sequence_length=SEGMENT_LENGTH * args.max_segments,
+        max_segments=args.max_segments,
     )
     if c["dtype"] == "bfloat16":
         keras.config.set_dtype_policy("mixed_bfloat16")
@@ -176,7 +207,12 @@ def worker(config_name, args):
         hidden_dim=c["hidden"],
         intermediate_dim=c["inner"],
     )
-    classifier = keras_xlnet.XLNetClassifier(backbone, num_classes=2)
+    classifier = keras_xlnet.XLNetClassifier(
+        backbone,
+        num_classes=2,
+        segment_length=SEGMENT_LENGTH if args.max_segments > 1 else None,
+        max_segments=args.max_segments,
+    )
     classifier.compile(optimizer=XLNetAdam(1e-5))
 
     def predict(x, y):
@@ -286,7 +322,8 @@ def report(backend, result, reviews):
 def summarise(rows, args):
     texts, _ = read_reviews(args.texts)
     print(
-        f"\nlength-aware batching on {len(texts)} real reviews "
+        f"\nlength-aware batching on {len(texts)} real reviews, up to "
+        f"{args.max_segments} segment(s) of {SEGMENT_LENGTH} "
         f"({args.train_steps} training steps per mode)"
     )
     for backend, result in rows:

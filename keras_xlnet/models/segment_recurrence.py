@@ -107,11 +107,14 @@ class SegmentSettings:
 
 def _pad_left(inputs, length):
     """`inputs` padded on the left to `length` positions (id 0, segment 3,
-    `padding_mask` 0)."""
+    `padding_mask` 0), the length then static."""
     missing = length - ops.shape(inputs["token_ids"])[1]
     fill = {"token_ids": 0, "padding_mask": 0, "segment_ids": 3}
     return {
-        key: ops.pad(value, [[0, 0], [missing, 0]], constant_values=fill[key])
+        key: ops.reshape(
+            ops.pad(value, [[0, 0], [missing, 0]], constant_values=fill[key]),
+            (-1, length),
+        )
         for key, value in inputs.items()
     }
 
@@ -132,12 +135,49 @@ def encode_last_segment(
         cls_only: bool, run the last block at `<cls>` alone.
     """
     length = inputs["token_ids"].shape[1]
+    if length is None and settings.max_segments > 1:
+        return _encode_traced_length(
+            backbone, inputs, settings, training, cls_only
+        )
     count = settings.segment_count(length)
+    return _encode_segments(
+        backbone, inputs, count, settings, training, cls_only
+    )
+
+
+def _encode_traced_length(backbone, inputs, settings, training, cls_only):
+    """`encode_last_segment` on a length known only when it runs
+    (TensorFlow relaxes the shapes of a function traced at several
+    lengths): one branch per segment count, of which each batch runs its
+    own, so a batch of fewer segments costs only those. A batch of a
+    partial segment beyond the first is padded to whole segments on the
+    left; leading padding is never attended, so the outputs are the same.
+    """
     segment_length = settings.segment_length
-    if length is None and count > 1:
-        # A traced length (TensorFlow relaxes shapes): leading segments of
-        # padding only are hidden, so padding to the most segments is exact.
-        inputs = _pad_left(inputs, count * segment_length)
+    length = ops.shape(inputs["token_ids"])[1]
+    count = ops.clip(
+        (length + segment_length - 1) // segment_length,
+        1,
+        settings.max_segments,
+    )
+
+    def branch(count):
+        def run(inputs):
+            if count > 1:
+                inputs = _pad_left(inputs, count * segment_length)
+            return _encode_segments(
+                backbone, inputs, count, settings, training, cls_only
+            )
+
+        return run
+
+    branches = [branch(c) for c in range(1, settings.max_segments + 1)]
+    return ops.switch(count - 1, branches, inputs)
+
+
+def _encode_segments(backbone, inputs, count, settings, training, cls_only):
+    """`encode_last_segment` on `count` segments (one: the whole input)."""
+    segment_length = settings.segment_length
     token_ids = inputs["token_ids"]
     padding_mask = inputs["padding_mask"]
     segment_ids = inputs["segment_ids"]

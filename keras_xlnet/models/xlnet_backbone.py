@@ -44,6 +44,19 @@ def next_memory(
     return ops.stop_gradient(layer_input) if stop else layer_input
 
 
+def _checked_memory_mask(memory_mask, layer_memory):
+    """`memory_mask` as `int32`, checked against the `[batch, M, D]`
+    memory of one layer."""
+    memory_mask = ops.cast(memory_mask, "int32")
+    static = tuple(memory_mask.shape), tuple(layer_memory.shape[:2])
+    if None not in static[0] + static[1] and static[0] != static[1]:
+        raise ValueError(
+            f"`memory_mask` must be [batch, memory length] = {static[1]}. "
+            f"Received shape {static[0]}."
+        )
+    return memory_mask
+
+
 def _is_rate(value):
     return (
         isinstance(value, (int, float))
@@ -394,6 +407,7 @@ class XLNetBackbone(Backbone):
         padding_mask,
         segment_ids,
         memory=None,
+        memory_mask=None,
         perm_mask=None,
         target_mapping=None,
         training=False,
@@ -406,6 +420,10 @@ class XLNetBackbone(Backbone):
             segment_ids: `[batch, T]` int tensor.
             memory: optional list of `num_layers` tensors `[batch, M, D]`,
                 the `new_memory` of a previous call (batch-major).
+            memory_mask: optional `[batch, M]`, 1 for the memory positions
+                to attend (the `new_memory_mask` of a previous call, so
+                that padding is never attended); `None`: all of them, as
+                the reference implementation does.
             perm_mask: optional `[batch, T, T]`, 1 where token `i` may not
                 attend to token `j` (permutation language modelling).
             target_mapping: optional `[batch, P, T]` one-hot rows placing the
@@ -416,8 +434,10 @@ class XLNetBackbone(Backbone):
             A dict with `"sequence_output"` `[batch, T, D]` (content stream),
             `"new_memory"` (list of `[batch, M', D]`: the first
             `reuse_length` positions of each layer's input appended to its
-            memory, trimmed to the last `memory_length`) and, with
-            `target_mapping`, `"query_output"` `[batch, P, D]`.
+            memory, trimmed to the last `memory_length`),
+            `"new_memory_mask"` (`[batch, M']`, the padding mask of those
+            positions, 1 for real ones) and, with `target_mapping`,
+            `"query_output"` `[batch, P, D]`.
 
         Example:
         ```python
@@ -431,8 +451,13 @@ class XLNetBackbone(Backbone):
             "segment_ids": np.array([[0, 0, 0, 0, 2]]),
         }
         first = backbone.encode(**segment)
-        # The next segment attends to the last 4 states of each layer.
-        second = backbone.encode(**segment, memory=first["new_memory"])
+        # The next segment attends to the last 4 states of each layer,
+        # its padding hidden.
+        second = backbone.encode(
+            **segment,
+            memory=first["new_memory"],
+            memory_mask=first["new_memory_mask"],
+        )
         tuple(second["new_memory"][0].shape)
         # (1, 4, 16)
         ```
@@ -442,11 +467,17 @@ class XLNetBackbone(Backbone):
                 f"`memory` must hold one tensor per layer ({self.num_layers}). "
                 f"Received {len(memory)} tensors."
             )
+        if memory_mask is not None and memory is None:
+            raise ValueError("`memory_mask` needs a `memory`.")
+        padding_mask = ops.convert_to_tensor(padding_mask, "int32")
+        if memory_mask is not None:
+            memory_mask = _checked_memory_mask(memory_mask, memory[0])
         outputs = self._encode(
             ops.convert_to_tensor(token_ids, "int32"),
-            ops.convert_to_tensor(padding_mask, "int32"),
+            padding_mask,
             ops.convert_to_tensor(segment_ids, "int32"),
             memory=memory,
+            memory_mask=memory_mask,
             perm_mask=perm_mask,
             target_mapping=target_mapping,
             training=training,
@@ -462,6 +493,15 @@ class XLNetBackbone(Backbone):
             )
             for i, layer_input in enumerate(layer_inputs)
         ]
+        if memory is not None and memory_mask is None:
+            memory_mask = ops.ones(ops.shape(memory[0])[:2], "int32")
+        outputs["new_memory_mask"] = next_memory(
+            padding_mask,
+            memory_mask,
+            memory_length=self.memory_length,
+            reuse_length=self.reuse_length,
+            stop=False,
+        )
         return outputs
 
     @staticmethod

@@ -135,6 +135,28 @@ def test_three_segments_match_hugging_face_with_mems(hf_peer):
     assert diff <= TOLERANCE
 
 
+def test_backbone_encode_hides_padding_in_memory_by_its_mask(hf_peer):
+    """`XLNetBackbone.encode` segment by segment, passing each call's
+    `new_memory_mask` on, equals Hugging Face with the padding removed
+    from its `mems`."""
+    inputs = document_batch(lengths=(21, 18, 17), segment_length=8, segments=3)
+    peer = hf_peer()
+    expected = hugging_face_by_segments(peer, inputs, 8)["last_hidden_state"]
+    backbone = keras_xlnet.load_checkpoint(peer.folder).backbone
+    memory = memory_mask = None
+    for segment in segments_of(inputs, 8):
+        outputs = backbone.encode(
+            **segment, memory=memory, memory_mask=memory_mask
+        )
+        memory, memory_mask = outputs["new_memory"], outputs["new_memory_mask"]
+    np.testing.assert_array_equal(numpy(memory_mask), inputs["padding_mask"])
+    last = inputs["padding_mask"][:, -8:].astype(bool)
+    actual = numpy(outputs["sequence_output"])
+    assert np.abs(actual - expected)[last].max() <= TOLERANCE
+    with pytest.raises(ValueError, match="memory_mask` must be"):
+        backbone.encode(**segment, memory=memory, memory_mask=last)
+
+
 # Whole documents, and documents whose first segment is partly padding.
 DOCUMENTS = {"whole": (24, 24), "padded": (21, 18, 17)}
 
@@ -560,3 +582,80 @@ def test_the_functional_graph_computes_what_the_classifier_does(segments):
     clone = keras.models.clone_model(classifier)
     clone.set_weights(classifier.get_weights())
     np.testing.assert_allclose(predict(clone, inputs), expected, atol=1e-6)
+
+
+def batches_of_several_lengths():
+    """Batches of one short segment, one, two and three whole segments of
+    8, with their labels, in an order that makes TensorFlow trace again."""
+    widths = (8, 24, 16, 5, 24)
+    batches = []
+    for index, width in enumerate(widths):
+        segments = max(1, width // 8)
+        inputs = document_batch(
+            lengths=(width - 3, width), segment_length=8, segments=segments
+        )
+        inputs = {key: value[:, -width:] for key, value in inputs.items()}
+        batches.append((inputs, np.array([index % 2, 1 - index % 2])))
+    return batches
+
+
+def unknown_length_dataset(batches):
+    import tensorflow as tf
+
+    spec = tf.TensorSpec((None, None), tf.int32)
+    return tf.data.Dataset.from_generator(
+        lambda: iter(batches),
+        output_signature=(
+            {key: spec for key in ("token_ids", "padding_mask", "segment_ids")},
+            tf.TensorSpec((None,), tf.int64),
+        ),
+    )
+
+
+@pytest.mark.skipif(
+    keras.config.backend() != "tensorflow",
+    reason="only TensorFlow traces one function for unknown lengths",
+)
+def test_a_function_of_unknown_length_reads_each_batch_in_its_segments():
+    """TensorFlow relaxes the length of a function traced at several
+    lengths; each batch then runs the branch of its own segment count
+    (`tools/benchmark.py --lengths --max-segments 2` times what that
+    saves), with the logits and the training of each batch alone."""
+    import tensorflow as tf
+
+    batches = batches_of_several_lengths()
+    classifier = tiny_classifier(segment_length=8, max_segments=3)
+    traced_lengths = []
+    segments_read = tf.Variable(0)
+    read, encode = classifier.segment_reader.call, classifier.backbone._encode
+
+    def reading(inputs, **kwargs):
+        traced_lengths.append(inputs["token_ids"].shape[1])
+        return read(inputs, **kwargs)
+
+    def encoding(*args, **kwargs):
+        segments_read.assign_add(1)  # When it runs, not when traced.
+        return encode(*args, **kwargs)
+
+    classifier.segment_reader.call = reading
+    classifier.backbone._encode = encoding
+    logits = classifier.predict(unknown_length_dataset(batches), verbose=0)
+    del classifier.segment_reader.call, classifier.backbone._encode
+    assert None in traced_lengths
+    # 1 + 3 + 2 + 1 + 3 segments, not each batch padded to 3.
+    assert int(segments_read.numpy()) == 10
+    expected = [numpy(classifier(tensors(x))) for x, _ in batches]
+    np.testing.assert_allclose(logits, np.concatenate(expected), atol=1e-6)
+
+    def trained(run_eagerly):
+        model = tiny_classifier(segment_length=8, max_segments=3)
+        model.compile(
+            optimizer=keras.optimizers.SGD(0.5),
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            run_eagerly=run_eagerly,
+        )
+        model.fit(unknown_length_dataset(batches), epochs=2, verbose=0)
+        return model.get_weights()
+
+    for relaxed, eager in zip(trained(False), trained(True)):
+        np.testing.assert_allclose(relaxed, eager, atol=1e-5)
