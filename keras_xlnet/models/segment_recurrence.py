@@ -22,6 +22,13 @@ from keras_xlnet.models.input_checks import is_count
 from keras_xlnet.models.input_checks import segment_layout_problem
 from keras_xlnet.models.xlnet_backbone import next_memory
 
+# Batches of a length known only when they run (TensorFlow) run the branch
+# of their own segment count up to this many segments; the branches hold
+# n (n + 1) / 2 segment passes, so beyond it (and with remat, whose
+# gradient TensorFlow cannot take inside a branch) they are padded to
+# `max_segments` instead.
+MAX_BRANCHES = 8
+
 # "stop": gradients flow through the last segment only, the memory being a
 # constant (Transformer-XL's truncated back-propagation); "full": through
 # every segment.
@@ -92,7 +99,7 @@ class SegmentSettings:
 
     def segment_count(self, length):
         """How many segments an input of `length` positions holds (`None`:
-        unknown, read as `max_segments` after padding on the left)."""
+        unknown, at most `max_segments`)."""
         if self.segment_length is None:
             return 1
         if length is None:
@@ -135,11 +142,14 @@ def encode_last_segment(
         cls_only: bool, run the last block at `<cls>` alone.
     """
     length = inputs["token_ids"].shape[1]
-    if length is None and settings.max_segments > 1:
-        return _encode_traced_length(
-            backbone, inputs, settings, training, cls_only
-        )
     count = settings.segment_count(length)
+    if length is None and count > 1:
+        if count <= MAX_BRANCHES and not backbone.remat:
+            return _encode_traced_length(
+                backbone, inputs, settings, training, cls_only
+            )
+        # Leading segments of padding only are hidden: exact, not cheaper.
+        inputs = _pad_left(inputs, count * settings.segment_length)
     return _encode_segments(
         backbone, inputs, count, settings, training, cls_only
     )
