@@ -18,6 +18,7 @@ import keras
 from keras import ops
 
 from keras_xlnet.models.input_checks import MAX_SEQUENCE_LENGTH
+from keras_xlnet.models.input_checks import check_segment_layout
 from keras_xlnet.models.input_checks import is_count
 from keras_xlnet.models.input_checks import segment_layout_problem
 from keras_xlnet.models.xlnet_backbone import next_memory
@@ -144,6 +145,10 @@ def encode_last_segment(
     length = inputs["token_ids"].shape[1]
     count = settings.segment_count(length)
     if length is None and count > 1:
+        token_ids = check_segment_layout(
+            inputs["token_ids"], settings.segment_length, count
+        )
+        inputs = {**inputs, "token_ids": token_ids}
         if count <= MAX_BRANCHES and not backbone.remat:
             return _encode_traced_length(
                 backbone, inputs, settings, training, cls_only

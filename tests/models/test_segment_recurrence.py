@@ -652,6 +652,15 @@ def test_a_function_of_unknown_length_reads_each_batch_in_its_segments():
         trained_weights(batches, run_eagerly=True),
     ):
         np.testing.assert_allclose(relaxed, eager, atol=1e-5)
+    # The functional graph alone (no preprocessing) still refuses a
+    # partial segment beyond the first.
+    graph = keras.Model(classifier.inputs, classifier.outputs)
+    partial = document_batch(lengths=(9, 12), segment_length=4, segments=3)
+    with pytest.raises(Exception, match="not at most 3 whole segments of 8"):
+        graph.predict(
+            unknown_length_dataset(batches[:3] + [(partial, LABELS)]),
+            verbose=0,
+        )
 
 
 def trained_weights(batches, run_eagerly, remat=False):
