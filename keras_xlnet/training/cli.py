@@ -10,6 +10,7 @@ import dataclasses
 import sys
 
 from keras_xlnet.training import runner
+from keras_xlnet.training.settings import MODES
 
 DISTRIBUTIONS = (
     "auto",
@@ -56,6 +57,15 @@ def parser(description, config_class):
         "--model-dir",
         help=f"where checkpoints, logs, metrics.json and the trained preset "
         f"go (default: {defaults.model_dir}, with --demo its own folder)",
+    )
+    p.add_argument(
+        "--mode",
+        default=defaults.mode,
+        choices=MODES,
+        help="train_and_eval: train, evaluating at each checkpoint (the "
+        "tutorial's); train: train only; eval: evaluate the newest "
+        "checkpoint of --model-dir (without one, the starting model) and "
+        "write model_dir/eval/metrics.json",
     )
     for name in (
         "batch_size",
@@ -191,8 +201,11 @@ def main(args, defaults, config_class, make_task, demo):
 
     if processes.is_chief():
         print(runner.format_summary(summary))
-        print(
-            f"Metrics, logs, checkpoints and the trained preset are in "
-            f"{config.model_dir}"
-        )
+        if config.mode == "eval":
+            print(f"Metrics are in {config.model_dir}/eval/metrics.json")
+        else:
+            print(
+                f"Metrics, logs, checkpoints and the trained preset are in "
+                f"{config.model_dir}"
+            )
     return 0

@@ -136,7 +136,8 @@ def _prepare_model_dir(config, checkpoints, settings):
 
 
 def run(task, callbacks=()):
-    """Trains and evaluates `task`; returns the summary dict.
+    """Runs `task` in its config's `mode` (train and evaluate, train, or
+    evaluate); returns the summary dict.
 
     Args:
         task: a `Task`.
@@ -155,6 +156,8 @@ def run(task, callbacks=()):
         config.model_dir,
         writer=chief or keras.config.backend() == "jax",
     )
+    if config.mode == "eval":
+        return _evaluate(task, scope, checkpoints, dtype, chief)
     interval, batches_read = _prepare_model_dir(config, checkpoints, settings)
     processes.barrier("keras_xlnet: model_dir prepared")
     keras.utils.set_random_seed(config.seed)
@@ -172,13 +175,17 @@ def run(task, callbacks=()):
             model.optimizer.build(model.trainable_variables)
             checkpoints.restore(interval, model)
         train_ds = task.training_batches(model, batches_read)
-        eval_ds = task.evaluation_batches(model)
+        eval_ds = None
+        if config.mode == "train_and_eval":
+            eval_ds = _for_this_process(
+                task.evaluation_batches(model), config.eval_batch_size
+            )
         history = model.fit(
             _for_this_process(train_ds, config.micro_batch_size),
             initial_epoch=interval,
             epochs=config.intervals,
             steps_per_epoch=config.batches_per_interval,
-            validation_data=_for_this_process(eval_ds, config.eval_batch_size),
+            validation_data=eval_ds,
             # Each pass is a permutation already (`data_stream`).
             shuffle=False,
             callbacks=[
@@ -223,8 +230,70 @@ def _logs(model_dir, chief):
     return [keras.callbacks.TensorBoard(os.path.join(model_dir, "logs"))]
 
 
-def _summary(task, model, history, eval_ds):
+def _evaluate(task, scope, checkpoints, dtype, chief):
+    """`--mode eval`: the newest checkpoint of `model_dir` (without one,
+    the task's starting model) on the evaluation data; the summary goes to
+    `model_dir/eval/metrics.json`."""
     config = task.config
+    interval = processes.agree(
+        "the checkpoint to evaluate (interval)", checkpoints.latest()
+    )
+    keras.utils.set_random_seed(config.seed)
+    with scope:
+        model = task.build_model(dtype)
+        model.compile(
+            optimizer=make_optimizer(config),
+            loss=task.loss(),
+            metrics=[],
+            weighted_metrics=task.metrics(),
+        )
+        if interval:
+            model.optimizer.build(model.trainable_variables)
+            checkpoints.restore(interval, model)
+        evaluation = model.evaluate(
+            _for_this_process(
+                task.evaluation_batches(model), config.eval_batch_size
+            ),
+            return_dict=True,
+            verbose=config.verbose,
+        )
+    summary = {
+        "evaluated": f"checkpoint {interval}" if interval else "start",
+        "total_training_steps": _steps(model),
+        "eval_metrics": task.summary_metrics(evaluation),
+    }
+    if chief:
+        _write_json(os.path.join(config.model_dir, "eval"), summary)
+    return summary
+
+
+def _steps(model):
+    return int(keras.ops.convert_to_numpy(model.optimizer.iterations))
+
+
+def _write_json(folder, summary):
+    """`folder/metrics.json`."""
+    gfile.makedirs(folder)
+    with gfile.GFile(os.path.join(folder, "metrics.json"), "w") as file:
+        json.dump(summary, file, indent=2)
+
+
+def _summary(task, model, history, eval_ds):
+    """The run's summary; `eval_ds` (this process's batches, `None` in
+    `--mode train`) evaluates the final weights when the last interval
+    did not (a resumed run that had nothing left to train)."""
+    train_logs = {
+        k: float(v[-1])
+        for k, v in history.history.items()
+        if not k.startswith("val_")
+    }
+    summary = {
+        "total_training_steps": _steps(model),
+        "train_loss": train_logs.get("loss"),
+        "last_train_metrics": train_logs,
+    }
+    if eval_ds is None:  # --mode train
+        return summary
     if "val_loss" in history.history:
         # The last interval ended with an evaluation of the final weights.
         evaluation = {
@@ -233,24 +302,9 @@ def _summary(task, model, history, eval_ds):
             if key.startswith("val_")
         }
     else:  # Resumed after the last interval: nothing was trained.
-        evaluation = model.evaluate(
-            _for_this_process(eval_ds, config.eval_batch_size),
-            return_dict=True,
-            verbose=0,
-        )
-    train_logs = {
-        k: float(v[-1])
-        for k, v in history.history.items()
-        if not k.startswith("val_")
-    }
-    return {
-        "total_training_steps": int(
-            keras.ops.convert_to_numpy(model.optimizer.iterations)
-        ),
-        "train_loss": train_logs.get("loss"),
-        "last_train_metrics": train_logs,
-        "eval_metrics": task.summary_metrics(evaluation),
-    }
+        evaluation = model.evaluate(eval_ds, return_dict=True, verbose=0)
+    summary["eval_metrics"] = task.summary_metrics(evaluation)
+    return summary
 
 
 def _write_results(task, model, summary, model_dir, chief):
@@ -259,8 +313,7 @@ def _write_results(task, model, summary, model_dir, chief):
     with processes.readable_variables(model):
         if not chief:
             return
-        with gfile.GFile(os.path.join(model_dir, "metrics.json"), "w") as f:
-            json.dump(summary, f, indent=2)
+        _write_json(model_dir, summary)
         # Saving creates variables, which under a distribution of several
         # processes would wait for the others: the chief saves alone.
         distributed = keras.distribution.distribution()

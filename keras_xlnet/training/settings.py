@@ -16,6 +16,12 @@ class RunError(ValueError):
     """Settings, files or inputs that a run cannot proceed with."""
 
 
+# What a run does, as the tutorial's `--mode`: train and evaluate at each
+# checkpoint, train only, or evaluate the newest checkpoint of `model_dir`
+# (or, without one, the task's starting model).
+MODES = ("train_and_eval", "train", "eval")
+
+
 @dataclasses.dataclass
 class RunConfig:
     """Settings of a training run.
@@ -27,6 +33,7 @@ class RunConfig:
     """
 
     model_dir: str = "model"
+    mode: str = "train_and_eval"
     batch_size: int = 32
     train_steps: int = 4000
     warmup_steps: int = 500
@@ -103,6 +110,10 @@ class RunConfig:
             )
         if not self.model_dir:
             raise RunError("model_dir must name a folder.")
+        if self.mode not in MODES:
+            raise RunError(
+                f"mode must be one of {MODES}; received {self.mode!r}."
+            )
 
     @property
     def micro_batch_size(self):

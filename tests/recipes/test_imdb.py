@@ -208,27 +208,36 @@ def test_tfrecords_round_trip(aclimdb, tiny_preset, tmp_path):
 SEGMENTS = ["--max-segments", "2", "--keep", "tail", "--head-length", "4"]
 
 
-@pytest.mark.parametrize(
-    "flags",
-    [[], ["--model-dir", "elsewhere", "--remat", "--memory-gradient", "full"]],
-    ids=["plain", "remat_segments"],
-)
-def test_demo_from_the_command_line(tmp_path, flags):
-    jax_only()
+def run_demo(flags, cwd):
     result = subprocess.run(
         [
             sys.executable,
             str(REPO_ROOT / "tools" / "finetune_imdb.py"),
             "--demo",
             *flags,
-            *(SEGMENTS if flags else []),
         ],
         capture_output=True,
         text=True,
         timeout=300,
-        cwd=tmp_path,
+        cwd=cwd,
     )
     assert result.returncode == 0, result.stderr[-2000:]
+    return result
+
+
+REMAT_SEGMENTS = ["--model-dir", "elsewhere", "--remat"]
+REMAT_SEGMENTS += ["--memory-gradient", "full", "--mode", "train"]
+
+
+@pytest.mark.parametrize(
+    "flags", [[], REMAT_SEGMENTS], ids=["plain", "remat_segments_train"]
+)
+def test_demo_from_the_command_line(tmp_path, flags):
+    """The demo trains and evaluates (`--mode train_and_eval`); `--mode
+    eval` on its folder reproduces its evaluation exactly; `--mode train`
+    trains only."""
+    jax_only()
+    result = run_demo([*flags, *(SEGMENTS if flags else [])], tmp_path)
     assert result.stdout.startswith("DEMO:")
     # The stated folders: --model-dir, else the demo's own.
     folder = tmp_path / ("elsewhere" if flags else "xlnet_imdb_demo")
@@ -236,6 +245,15 @@ def test_demo_from_the_command_line(tmp_path, flags):
     assert f"trained preset are in {folder.name}" in result.stdout
     saved = json.loads((folder / "metrics.json").read_text())
     assert saved["total_training_steps"] == 60
+    if flags:
+        assert "eval_metrics" not in saved  # --mode train
+    else:
+        evaluated = run_demo(["--mode", "eval"], tmp_path)
+        assert "eval/metrics.json" in evaluated.stdout
+        again = json.loads((folder / "eval" / "metrics.json").read_text())
+        assert again["evaluated"] == "checkpoint 3"
+        assert again["total_training_steps"] == 60
+        assert again["eval_metrics"] == saved["eval_metrics"]
     # The checkpoint records what ran: the demo's model and schedule.
     record = json.loads(
         (folder / "checkpoints" / "3" / "run" / "metadata").read_text()

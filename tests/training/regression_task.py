@@ -70,9 +70,10 @@ class RegressionTask(runner.Task):
         model.save(os.path.join(folder, "model.keras"))
 
 
-def config(model_dir, resume=False):
+def config(model_dir, resume=False, mode="train_and_eval"):
     return RunConfig(
         model_dir=model_dir,
+        mode=mode,
         batch_size=8,
         train_steps=12,
         warmup_steps=2,

@@ -51,6 +51,24 @@ def test_a_new_task_trains_evaluates_and_exports(tmp_path):
     assert error < initial_error
 
 
+def test_eval_mode_evaluates_the_newest_checkpoint_or_the_start(tmp_path):
+    runner.run(RegressionTask(config(str(tmp_path / "run"))))
+    trained = exported(tmp_path / "run")
+    for folder, model in (("run", trained), ("empty", None)):
+        task = RegressionTask(config(str(tmp_path / folder), mode="eval"))
+        summary = runner.run(task)
+        if model is None:  # No checkpoint: the model the run starts from.
+            keras.utils.set_random_seed(task.config.seed)
+            model = task.build_model("float32")
+        x, y = task.test
+        error = np.mean(np.abs(model.predict(x, verbose=0)[:, 0] - y))
+        assert abs(summary["eval_metrics"]["mae"] - error) < 1e-5
+        start = folder == "empty"
+        assert summary["evaluated"] == ("start" if start else "checkpoint 3")
+        saved = tmp_path / folder / "eval" / "metrics.json"
+        assert json.loads(saved.read_text()) == summary
+
+
 @pytest.mark.backend_independent
 def test_a_new_task_resumes_exactly_after_sigkill(tmp_path):
     straight, killed = finish(
