@@ -175,8 +175,30 @@ class ImdbTask(runner.Task):
         return self.data
 
     def build_model(self, dtype):
+        return self._configured(self.build_classifier(dtype))
+
+    def build_trained_model(self, dtype):
+        """`--mode eval` without a checkpoint: the fine-tuned classifier of
+        `--preset` (a run's `<model-dir>/preset`, say), head included."""
+        from keras_xlnet.models.xlnet_classifier import XLNetClassifier
+
+        if self.build_classifier != self._from_preset:
+            return super().build_trained_model(dtype)
+        try:
+            classifier = XLNetClassifier.from_preset(
+                self.config.preset, dtype=dtype
+            )
+        except ValueError as error:
+            raise RunError(
+                f"--mode eval: {self.config.model_dir} holds no checkpoint, "
+                f"and --preset {self.config.preset} is not a fine-tuned "
+                f"classifier ({error})"
+            ) from None
+        return self._configured(classifier)
+
+    def _configured(self, classifier):
+        """`classifier` with the run's packing and segment settings."""
         config = self.config
-        classifier = self.build_classifier(dtype)
         preprocessor = classifier.preprocessor
         if preprocessor is None and not (
             config.train_tfrecord and config.eval_tfrecord

@@ -9,6 +9,7 @@ chief process writes files (on JAX every process takes part in writing a
 checkpoint, each its own shards).
 """
 
+import dataclasses
 import json
 import os
 import tempfile
@@ -22,6 +23,7 @@ from keras_xlnet.training.checkpointer import Checkpoints
 from keras_xlnet.training.checkpointer import IntervalCheckpoint
 from keras_xlnet.training.optimizer import XLNetAdam
 from keras_xlnet.training.schedules import WarmupLinearDecay
+from keras_xlnet.training.settings import RunConfig
 from keras_xlnet.training.settings import RunError
 from keras_xlnet.training.settings import changed_settings
 
@@ -40,6 +42,15 @@ class Task:
     def build_model(self, dtype):
         """The model to train, built with `dtype` (a Keras dtype policy)."""
         raise NotImplementedError
+
+    def build_trained_model(self, dtype):
+        """The trained model `--mode eval` evaluates when `model_dir`
+        holds no checkpoint (a task's fine-tuned preset, say); none by
+        default."""
+        raise RunError(
+            f"--mode eval: {self.config.model_dir} holds no checkpoint to "
+            "evaluate."
+        )
 
     def loss(self):
         raise NotImplementedError
@@ -95,24 +106,29 @@ def default_dtype():
     return "mixed_bfloat16" if distribution.accelerator_count() else "float32"
 
 
+def _check_model_dir(model_dir):
+    """The chief makes `model_dir` and checks that it can write there."""
+    if not processes.is_chief():
+        return
+    if gfile.exists(model_dir) and not gfile.isdir(model_dir):
+        raise RunError(f"--model-dir {model_dir} is a file, not a folder.")
+    try:
+        gfile.makedirs(model_dir)
+        probe = os.path.join(model_dir, ".keras_xlnet_write_test")
+        with gfile.GFile(probe, "w") as file:
+            file.write("")
+        gfile.remove(probe)
+    except Exception as error:  # noqa: BLE001 - any storage's error.
+        raise RunError(
+            f"--model-dir {model_dir} cannot be written ({error})."
+        ) from None
+
+
 def _prepare_model_dir(config, checkpoints, settings):
     """Checks `model_dir` before any work: the interval to resume from
     (0 to start) and the number of micro-batches already read. Every
     process checks, and all must see the same checkpoint."""
-    model_dir = config.model_dir
-    if processes.is_chief():
-        if gfile.exists(model_dir) and not gfile.isdir(model_dir):
-            raise RunError(f"--model-dir {model_dir} is a file, not a folder.")
-        try:
-            gfile.makedirs(model_dir)
-            probe = os.path.join(model_dir, ".keras_xlnet_write_test")
-            with gfile.GFile(probe, "w") as file:
-                file.write("")
-            gfile.remove(probe)
-        except Exception as error:  # noqa: BLE001 - any storage's error.
-            raise RunError(
-                f"--model-dir {model_dir} cannot be written ({error})."
-            ) from None
+    _check_model_dir(config.model_dir)
     interval = processes.agree(
         "the checkpoint to resume from (interval)", checkpoints.latest()
     )
@@ -235,14 +251,31 @@ def _evaluate(task, scope, checkpoints, dtype, chief):
     the task's starting model) on the evaluation data; the summary goes to
     `model_dir/eval/metrics.json`."""
     config = task.config
+    _check_model_dir(config.model_dir)
     interval = processes.agree(
         "the checkpoint to evaluate (interval)", checkpoints.latest()
     )
+    optimizer_config = config
+    if interval:
+        # The checkpoint holds the optimizer's state: build the optimizer
+        # of its run (accumulation adds variables).
+        recorded = checkpoints.record(interval)["settings"]
+        optimizer_config = dataclasses.replace(
+            config,
+            **{
+                name: recorded[name]
+                for name in RunConfig.RESUME_SETTINGS
+                if name != "dtype" and name in recorded
+            },
+        )
     keras.utils.set_random_seed(config.seed)
     with scope:
-        model = task.build_model(dtype)
+        if interval:
+            model = task.build_model(dtype)
+        else:
+            model = task.build_trained_model(dtype)
         model.compile(
-            optimizer=make_optimizer(config),
+            optimizer=make_optimizer(optimizer_config),
             loss=task.loss(),
             metrics=[],
             weighted_metrics=task.metrics(),
@@ -258,7 +291,7 @@ def _evaluate(task, scope, checkpoints, dtype, chief):
             verbose=config.verbose,
         )
     summary = {
-        "evaluated": f"checkpoint {interval}" if interval else "start",
+        "evaluated": f"checkpoint {interval}" if interval else "preset",
         "total_training_steps": _steps(model),
         "eval_metrics": task.summary_metrics(evaluation),
     }

@@ -107,6 +107,38 @@ def test_length_ordered_evaluation_gives_the_padded_metrics(tmp_path):
     )
 
 
+def test_eval_mode_evaluates_a_fine_tuned_preset_with_its_head(
+    tmp_path, tiny_preset
+):
+    """Without a checkpoint, `--mode eval` evaluates `--preset` as saved,
+    its classification head included (KerasHub would build a new head
+    when given `num_classes`); a preset without a head is refused."""
+    from keras_xlnet.training import runner
+    from keras_xlnet.training.settings import RunError
+
+    jax_only()
+    train, test = imdb_demo.demo_data()
+    classifier = imdb_demo.demo_classifier(train[0], seed=3)
+    classifier.save_to_preset(str(tmp_path / "fine_tuned"))
+    logits = classifier.predict(test[0], verbose=0)
+    accuracy = np.mean(logits.argmax(-1) == np.array(test[1]))
+    config = ImdbConfig(
+        model_dir=str(tmp_path / "eval"),
+        preset=str(tmp_path / "fine_tuned"),
+        mode="eval",
+        sequence_length=64,
+        eval_batch_size=8,
+        bucket_width=0,
+        verbose=0,
+    )
+    summary = runner.run(ImdbTask(config, train=train, test=test))
+    assert summary["evaluated"] == "preset"
+    assert summary["eval_metrics"]["accuracy"] == pytest.approx(accuracy)
+    headless = ImdbConfig(**{**vars(config), "preset": tiny_preset})
+    with pytest.raises(RunError, match="not a fine-tuned classifier"):
+        runner.run(ImdbTask(headless, train=train, test=test))
+
+
 def test_end_to_end_on_real_reviews(aclimdb, tiny_preset, tmp_path, capsys):
     jax_only()
     model_dir = tmp_path / "run"
