@@ -181,15 +181,7 @@ def run(task, callbacks=()):
         model = task.build_model(dtype)
         if config.remat:
             _recompute_blocks(model)
-        model.compile(
-            optimizer=make_optimizer(config),
-            loss=task.loss(),
-            metrics=[],
-            weighted_metrics=task.metrics(),
-        )
-        if interval:
-            model.optimizer.build(model.trainable_variables)
-            checkpoints.restore(interval, model)
+        _compile_and_restore(task, model, config, checkpoints, interval)
         train_ds = task.training_batches(model, batches_read)
         eval_ds = None
         if config.mode == "train_and_eval":
@@ -218,6 +210,21 @@ def run(task, callbacks=()):
     # TensorFlow strategy of several workers would wait for the others.
     _write_results(task, model, summary, config.model_dir, chief)
     return summary
+
+
+def _compile_and_restore(task, model, config, checkpoints, interval):
+    """Compiles `model` with the task's loss and metrics and the optimizer
+    of `config`; with an `interval`, assigns that checkpoint to the model
+    and the (built) optimizer."""
+    model.compile(
+        optimizer=make_optimizer(config),
+        loss=task.loss(),
+        metrics=[],
+        weighted_metrics=task.metrics(),
+    )
+    if interval:
+        model.optimizer.build(model.trainable_variables)
+        checkpoints.restore(interval, model)
 
 
 def _for_this_process(dataset, batch_size):
@@ -274,15 +281,9 @@ def _evaluate(task, scope, checkpoints, dtype, chief):
             model = task.build_model(dtype)
         else:
             model = task.build_trained_model(dtype)
-        model.compile(
-            optimizer=make_optimizer(optimizer_config),
-            loss=task.loss(),
-            metrics=[],
-            weighted_metrics=task.metrics(),
+        _compile_and_restore(
+            task, model, optimizer_config, checkpoints, interval
         )
-        if interval:
-            model.optimizer.build(model.trainable_variables)
-            checkpoints.restore(interval, model)
         evaluation = model.evaluate(
             _for_this_process(
                 task.evaluation_batches(model), config.eval_batch_size
