@@ -362,6 +362,17 @@ def short_run(tmp_path):
     ]
 
 
+@pytest.mark.backend_independent
+def test_a_bad_mode_is_named(capsys):
+    from keras_xlnet.training.settings import RunError
+
+    with pytest.raises(SystemExit):
+        finetune_imdb.main(["--mode", "serve"])
+    assert "--mode: invalid choice: 'serve'" in capsys.readouterr().err
+    with pytest.raises(RunError, match="mode must be one of"):
+        ImdbConfig(mode="serve").check()
+
+
 def run_finetune_tool(argv, capsys):
     code = finetune_imdb.main([str(a) for a in argv])
     return code, capsys.readouterr().err
