@@ -1,10 +1,13 @@
 """XLNet's SentencePiece tokenizer with the original normalisation."""
 
+import contextlib
+
 import keras
 import numpy as np
 from keras_hub.src.utils.tensor_utils import preprocessing_function
 from keras_hub.tokenizers import SentencePieceTokenizer
 
+from keras_xlnet.models import sentencepiece_graph
 from keras_xlnet.models import xlnet_text_normalization as text
 from keras_xlnet.models.xlnet_backbone import XLNetBackbone
 
@@ -105,10 +108,11 @@ class XLNetTokenizer(SentencePieceTokenizer):
     (whitespace runs collapsed, ``` `` ``` and `''` turned into `"`, NFKD
     with combining characters removed, optional lower-casing); after it,
     pieces like `▁2000,` are split into `▁2000` and `,` (the original's
-    digit-comma rule). The same ids come out of the eager Python path and of
-    the TensorFlow path used inside `tf.data` and `tf.function` (which runs
-    the Python SentencePiece library through `tf.py_function`, so a graph
-    using it cannot be exported as a SavedModel).
+    digit-comma rule). The same ids come out of the eager Python path (the
+    Python SentencePiece library) and of the TensorFlow path used inside
+    `tf.data`, `tf.function` and SavedModels, which is written in
+    TensorFlow ops (`sentencepiece_graph`: no Python callback; TensorFlow
+    Text's own SentencePiece breaks ties such as `????` differently).
 
     Special tokens and their ids are attributes: `cls_token_id`,
     `sep_token_id`, `pad_token_id`, `mask_token_id`, `unk_token_id`, ...
@@ -133,6 +137,7 @@ class XLNetTokenizer(SentencePieceTokenizer):
         for name, token in SPECIAL_TOKENS.items():
             self._add_special_token(token, name)
         self.lowercase = lowercase
+        self._segmenter = None  # Set with the vocabulary.
         super().__init__(proto=proto, **kwargs)
 
     # === Python path ===
@@ -162,13 +167,30 @@ class XLNetTokenizer(SentencePieceTokenizer):
             return np.array(ids[0], dtype=self.compute_dtype)
         return ids
 
-    # === TensorFlow path (tf.data, tf.function) ===
+    # === TensorFlow path (tf.data, tf.function, SavedModel) ===
+    def _set_proto_tf(self, proto):
+        super()._set_proto_tf(proto)
+        self._segmenter = sentencepiece_graph.UnigramSegmenter(
+            proto, jit_compile=True
+        )
+
+    @contextlib.contextmanager
+    def search_without_xla(self):
+        """Within it, graphs traced through the TensorFlow path run the
+        segmentation's search as plain TensorFlow ops rather than compiled
+        by XLA (same ids, slower): for a SavedModel, since TensorFlow
+        Serving compiles XLA on CPU only when started with
+        `--xla_cpu_compilation_enabled`."""
+        self._maybe_initialized_tf()
+        self._segmenter.jit_compile = False
+        try:
+            yield
+        finally:
+            self._segmenter.jit_compile = True
+
     @preprocessing_function
     def _tokenize_tf(self, inputs):
-        # SentencePiece inside TensorFlow Text breaks ties between equally
-        # likely segmentations (e.g. of "***") differently from the Python
-        # library that the reference uses, so the graph calls the Python path.
-        self._maybe_initialized_spm()
+        self._maybe_initialized_tf()
         inputs = tf.convert_to_tensor(inputs)
         if inputs.dtype != tf.string:
             raise TypeError(
@@ -178,20 +200,12 @@ class XLNetTokenizer(SentencePieceTokenizer):
         unbatched = inputs.shape.rank == 0
         if unbatched:
             inputs = inputs[tf.newaxis]
-
-        def encode(batch):
-            rows = [
-                self._encode_python(_as_text(x, f"item {i}"))
-                for i, x in enumerate(batch.numpy().tolist())
-            ]
-            values = np.array([i for row in rows for i in row], "int32")
-            return values, np.array([len(r) for r in rows], "int64")
-
-        values, lengths = tf.py_function(encode, [inputs], [tf.int32, tf.int64])
-        values.set_shape([None])
-        lengths.set_shape([None])
-        ids = tf.RaggedTensor.from_row_lengths(values, lengths)
-        ids = tf.cast(ids, self.compute_dtype)
+        # Refuses invalid UTF-8, as the Python path does.
+        decoded = tf.strings.unicode_decode(inputs, "UTF-8", errors="strict")
+        with tf.control_dependencies([decoded.flat_values]):
+            inputs = tf.identity(inputs)
+        normalized = sentencepiece_graph.normalize(inputs, self.lowercase)
+        ids = tf.cast(self._segmenter.encode(normalized), self.compute_dtype)
         if self.sequence_length:
             ids = ids.to_tensor(
                 shape=[None, self.sequence_length],

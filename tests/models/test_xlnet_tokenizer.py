@@ -76,6 +76,25 @@ def test_imdb_and_edge_cases_equal_huggingface_on_both_paths(tokenizer):
     assert tf_path(tokenizer, texts) == expected
 
 
+@pytest.mark.backend_independent
+def test_the_tensorflow_path_calls_no_python(tokenizer):
+    """The `tf.data` path is TensorFlow ops only (no `py_function`), so it
+    runs on hosts without a Python callback and in SavedModels."""
+    graph = (
+        tf.function(tokenizer)
+        .get_concrete_function(tf.TensorSpec([None], tf.string))
+        .graph.as_graph_def()
+    )
+    nodes = list(graph.node) + [
+        node
+        for function in graph.library.function
+        for node in function.node_def
+    ]
+    operations = {node.op for node in nodes}
+    assert not operations & {"PyFunc", "PyFuncStateless", "EagerPyFunc"}
+    assert "SentencepieceTokenizeOp" in operations  # The normaliser.
+
+
 def test_unbatched_batched_and_tensor_inputs_agree(tokenizer):
     texts = EDGE_CASES[:4]
     batched = as_lists(tokenizer(texts))
