@@ -29,6 +29,8 @@ by XLA) and is saved in a SavedModel (there it runs as plain ops).
 import functools
 import sys
 import unicodedata
+import uuid
+import weakref
 
 import numpy as np
 import tensorflow as tf
@@ -108,7 +110,6 @@ class UnigramSegmenter(tf.Module):
     """
 
     def __init__(self, proto, jit_compile=False, name=None):
-        import tensorflow_text
         from sentencepiece import sentencepiece_model_pb2
 
         super().__init__(name=name)
@@ -152,9 +153,7 @@ class UnigramSegmenter(tf.Module):
         self.comma_id = int(
             next(i for i in matched if model.pieces[i].piece == ",")
         )
-        self.normalizer = tensorflow_text.SentencepieceTokenizer(
-            proto, out_type=tf.string
-        )
+        self.normalizer = _SentencePieceModel(proto)
         self.jit_compile = jit_compile
         self._compiled_search = tf.function(
             self._search, jit_compile=True, autograph=False
@@ -167,7 +166,19 @@ class UnigramSegmenter(tf.Module):
         """SentencePiece's normalisation of a `[batch]` string tensor:
         the model's character map, whitespace escaped as `▁`, a leading
         `▁`."""
-        return tf.strings.reduce_join(self.normalizer.tokenize(texts), axis=-1)
+        pieces, splits = _text_ops().sentencepiece_tokenize_op(
+            self.normalizer.resource_handle,
+            texts,
+            nbest_size=0,
+            alpha=1.0,
+            add_bos=False,
+            add_eos=False,
+            reverse=False,
+            out_type=tf.string,
+        )
+        return tf.strings.reduce_join(
+            tf.RaggedTensor.from_row_splits(pieces, splits), axis=-1
+        )
 
     def encode(self, texts):
         """The ids of `[batch]` texts (already XLNet-normalised), with the
@@ -417,6 +428,40 @@ class UnigramSegmenter(tf.Module):
             _index_in_row(ids), 0
         )
         return tf.ragged.boolean_mask(ids, ids.with_flat_values(~dropped))
+
+
+def _text_ops():
+    """TensorFlow Text's SentencePiece ops."""
+    from tensorflow_text.python.ops import sentencepiece_tokenizer
+
+    return sentencepiece_tokenizer.gen_sentencepiece_tokenizer
+
+
+class _SentencePieceModel(tf.saved_model.experimental.TrackableResource):
+    """TensorFlow Text's SentencePiece model resource, under a name of its
+    own. TensorFlow Text's `SentencepieceTokenizer` leaves it unnamed,
+    which makes it belong to the op's cached kernel: TensorFlow drops
+    that cache when a seed is set (`keras.utils.set_random_seed`), and
+    every graph holding the resource then fails ("Resource ... does not
+    exist"). The model is freed with this object; a SavedModel's copy
+    lives as long as the process (as TensorFlow Text's did), so that its
+    signatures keep working after the loaded object is dropped."""
+
+    def __init__(self, proto):
+        super().__init__()
+        self._proto = proto
+        self._shared_name = f"keras_xlnet_sentencepiece_{uuid.uuid4().hex}"
+        release = weakref.finalize(self, _destroy, self.resource_handle)
+        release.atexit = False
+
+    def _create_resource(self):
+        return _text_ops().sentencepiece_op(
+            model=self._proto, shared_name=self._shared_name
+        )
+
+
+def _destroy(handle):
+    tf.raw_ops.DestroyResourceOp(resource=handle, ignore_lookup_error=True)
 
 
 def _index_in_row(ragged):

@@ -95,6 +95,16 @@ def test_the_tensorflow_path_calls_no_python(tokenizer):
     assert "SentencepieceTokenizeOp" in operations  # The normaliser.
 
 
+@pytest.mark.backend_independent
+def test_the_tensorflow_path_outlives_a_new_seed():
+    """Setting a seed drops TensorFlow's kernel cache, which held TensorFlow
+    Text's SentencePiece model when it had no name of its own."""
+    tokenizer = keras_xlnet.XLNetTokenizer(proto=real_vocabulary())
+    keras.utils.set_random_seed(0)
+    texts = ["Hello ????", "2,000 times."]
+    assert tf_path(tokenizer, texts) == as_lists(tokenizer(texts))
+
+
 def test_unbatched_batched_and_tensor_inputs_agree(tokenizer):
     texts = EDGE_CASES[:4]
     batched = as_lists(tokenizer(texts))
