@@ -17,21 +17,23 @@ XLNetPreprocessor = XLNetTextClassifierPreprocessor
 
 preset_dispatch.install(XLNetBackbone)
 
-# The converters import the models, never the reverse: they load on first
-# use, so that importing the models alone does not import them.
-_CHECKPOINT_API = {
+# The converters and exporters import the models, never the reverse: they
+# load on first use, so that importing the models alone does not import
+# them.
+_LAZY_API = {
     "CheckpointError": "keras_xlnet.checkpoints.readers",
     "convert_checkpoint": "keras_xlnet.checkpoints.convert",
     "load_checkpoint": "keras_xlnet.checkpoints.convert",
     "PresetUnavailableError": "keras_xlnet.checkpoints.registry",
+    "export_classifier": "keras_xlnet.serving.export",
 }
 
 
 def __getattr__(name):
-    if name in _CHECKPOINT_API:
-        return getattr(importlib.import_module(_CHECKPOINT_API[name]), name)
+    if name in _LAZY_API:
+        return getattr(importlib.import_module(_LAZY_API[name]), name)
     raise AttributeError(f"module 'keras_xlnet' has no attribute {name!r}")
 
 
 def __dir__():
-    return sorted(list(globals()) + list(_CHECKPOINT_API))
+    return sorted(list(globals()) + list(_LAZY_API))

@@ -12,6 +12,7 @@ its text alone, and a document of one segment behind whole segments of
 padding exactly those of one segment.
 """
 
+import contextlib
 import dataclasses
 
 import keras
@@ -29,6 +30,8 @@ from keras_xlnet.models.xlnet_backbone import next_memory
 # gradient TensorFlow cannot take inside a branch) they are padded to
 # `max_segments` instead.
 MAX_BRANCHES = 8
+# Set by `padded_to_max_segments`.
+_branching = True
 
 # "stop": gradients flow through the last segment only, the memory being a
 # constant (Transformer-XL's truncated back-propagation); "full": through
@@ -127,6 +130,20 @@ def _pad_left(inputs, length):
     }
 
 
+@contextlib.contextmanager
+def padded_to_max_segments():
+    """Within it, graphs traced at an unknown length pad every batch to
+    `max_segments` segments instead of branching on its segment count
+    (same outputs; for converters without TensorFlow's `switch_case`,
+    such as `tf2onnx`)."""
+    global _branching
+    _branching = False
+    try:
+        yield
+    finally:
+        _branching = True
+
+
 def encode_last_segment(
     backbone, inputs, settings, training=None, cls_only=False
 ):
@@ -149,7 +166,7 @@ def encode_last_segment(
             inputs["token_ids"], settings.segment_length, count
         )
         inputs = {**inputs, "token_ids": token_ids}
-        if count <= MAX_BRANCHES and not backbone.remat:
+        if _branching and count <= MAX_BRANCHES and not backbone.remat:
             return _encode_traced_length(
                 backbone, inputs, settings, training, cls_only
             )

@@ -280,6 +280,28 @@ class XLNetClassifier(TextClassifier):
         with variables_kept_on_error(self):
             return super().predict(**arguments)
 
+    def export(self, filepath, format="tf_saved_model", verbose=None, **kwargs):
+        """Exports the classifier for serving, from any backend.
+
+        `format="tf_saved_model"` writes a SavedModel that takes raw text
+        (XLNet's tokenizer in the graph, the reference's ids) as well as
+        packed ids; `format="onnx"` writes the packed-input classifier as
+        ONNX. Both return `logits` and `probabilities`; see
+        `keras_xlnet.export_classifier`. Other formats and arguments are
+        Keras' `Model.export`.
+
+        Example:
+        ```python
+        classifier.export("served/1")
+        classifier.export("classifier.onnx", format="onnx")
+        ```
+        """
+        if format in ("tf_saved_model", "onnx") and not kwargs:
+            from keras_xlnet.serving.export import export_classifier
+
+            return export_classifier(self, filepath, format)
+        return super().export(filepath, format, verbose=verbose, **kwargs)
+
     def get_config(self):
         config = super().get_config()
         config.update(

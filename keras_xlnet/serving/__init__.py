@@ -1,0 +1,1 @@
+"""Serving artifacts of fine-tuned models: SavedModel, ONNX."""
