@@ -178,22 +178,28 @@ class ImdbTask(runner.Task):
         return self._configured(self.build_classifier(dtype))
 
     def build_trained_model(self, dtype):
-        """`--mode eval` without a checkpoint: the fine-tuned classifier of
-        `--preset` (a run's `<model-dir>/preset`, say), head included."""
+        """`--mode eval` or `export_only` without a checkpoint: the
+        fine-tuned classifier of `--preset` (a run's `<model-dir>/preset`,
+        say), head included."""
+        from keras_xlnet import presets
         from keras_xlnet.models.xlnet_classifier import XLNetClassifier
 
         if self.build_classifier != self._from_preset:
             return super().build_trained_model(dtype)
-        try:
-            classifier = XLNetClassifier.from_preset(
-                self.config.preset, dtype=dtype
-            )
-        except ValueError as error:
+        config = self.config
+        unusable = (
+            f"--mode {config.mode}: {config.model_dir} holds no checkpoint, "
+            f"and --preset {config.preset} is not a fine-tuned classifier"
+        )
+        if config.preset in presets.load_registry():
             raise RunError(
-                f"--mode eval: {self.config.model_dir} holds no checkpoint, "
-                f"and --preset {self.config.preset} is not a fine-tuned "
-                f"classifier ({error})"
-            ) from None
+                f"{unusable} (a pretrained model: name a fine-tuned one, a "
+                "run's <model-dir>/preset for example)."
+            )
+        try:
+            classifier = XLNetClassifier.from_preset(config.preset, dtype=dtype)
+        except ValueError as error:
+            raise RunError(f"{unusable} ({error})") from None
         return self._configured(classifier)
 
     def _configured(self, classifier):
@@ -242,6 +248,14 @@ class ImdbTask(runner.Task):
 
     def export(self, model, folder):
         model.save_to_preset(folder)
+
+    def export_for_serving(self, model, folder):
+        """The classifier as a SavedModel taking raw text
+        (`XLNetClassifier.export`)."""
+        try:
+            model.export(folder)
+        except ValueError as error:
+            raise RunError(f"Cannot export for serving: {error}") from None
 
     def training_batches(self, model, skip_batches):
         config = self.config

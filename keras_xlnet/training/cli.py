@@ -64,8 +64,20 @@ def parser(description, config_class):
         choices=MODES,
         help="train_and_eval: train, evaluating at each checkpoint (the "
         "tutorial's); train: train only; eval: evaluate the newest "
-        "checkpoint of --model-dir (without one, the starting model) and "
-        "write model_dir/eval/metrics.json",
+        "checkpoint of --model-dir (without one, the task's trained model, "
+        "a fine-tuned --preset) and write model_dir/eval/metrics.json; "
+        "export_only: export that model for serving (see --export-dir)",
+    )
+    p.add_argument(
+        "--export",
+        action="store_true",
+        help="at the end of training, also export the model for serving",
+    )
+    p.add_argument(
+        "--export-dir",
+        help="where --export and --mode export_only write the serving "
+        "export, as a new numbered version folder (default: "
+        "<model-dir>/export)",
     )
     for name in (
         "batch_size",
@@ -203,6 +215,8 @@ def main(args, defaults, config_class, make_task, demo):
         print(runner.format_summary(summary))
         if config.mode == "eval":
             print(f"Metrics are in {config.model_dir}/eval/metrics.json")
+        elif config.mode == "export_only":
+            print(f"The serving export is in {summary['export']}")
         else:
             print(
                 f"Metrics, logs, checkpoints and the trained preset are in "

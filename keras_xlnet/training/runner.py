@@ -13,6 +13,7 @@ import dataclasses
 import json
 import os
 import tempfile
+import time
 
 import keras
 from tensorflow.io import gfile
@@ -44,12 +45,12 @@ class Task:
         raise NotImplementedError
 
     def build_trained_model(self, dtype):
-        """The trained model `--mode eval` evaluates when `model_dir`
-        holds no checkpoint (a task's fine-tuned preset, say); none by
-        default."""
+        """The trained model `--mode eval` and `--mode export_only` use
+        when `model_dir` holds no checkpoint (a task's fine-tuned preset,
+        say); none by default."""
         raise RunError(
-            f"--mode eval: {self.config.model_dir} holds no checkpoint to "
-            "evaluate."
+            f"--mode {self.config.mode}: {self.config.model_dir} holds no "
+            "checkpoint."
         )
 
     def loss(self):
@@ -78,6 +79,12 @@ class Task:
     def export(self, model, folder):
         """Saves the trained `model` into the local `folder`."""
         model.save_to_preset(folder)
+
+    def export_for_serving(self, model, folder):
+        """Writes the trained `model`'s serving artifact (a SavedModel,
+        say) into the local `folder` (`--export`, `--mode export_only`);
+        none by default."""
+        raise RunError("This task has no export for serving.")
 
 
 def make_optimizer(config):
@@ -174,6 +181,8 @@ def run(task, callbacks=()):
     )
     if config.mode == "eval":
         return _evaluate(task, scope, checkpoints, dtype, chief)
+    if config.mode == "export_only":
+        return _export_only(task, scope, checkpoints, dtype, chief)
     interval, batches_read = _prepare_model_dir(config, checkpoints, settings)
     processes.barrier("keras_xlnet: model_dir prepared")
     keras.utils.set_random_seed(config.seed)
@@ -253,14 +262,13 @@ def _logs(model_dir, chief):
     return [keras.callbacks.TensorBoard(os.path.join(model_dir, "logs"))]
 
 
-def _evaluate(task, scope, checkpoints, dtype, chief):
-    """`--mode eval`: the newest checkpoint of `model_dir` (without one,
-    the task's starting model) on the evaluation data; the summary goes to
-    `model_dir/eval/metrics.json`."""
+def _trained_model(task, scope, checkpoints, dtype):
+    """The newest checkpoint of `model_dir` (without one, the task's
+    trained model), compiled: `(model, "checkpoint N" or "preset")`."""
     config = task.config
     _check_model_dir(config.model_dir)
     interval = processes.agree(
-        "the checkpoint to evaluate (interval)", checkpoints.latest()
+        "the checkpoint to use (interval)", checkpoints.latest()
     )
     optimizer_config = config
     if interval:
@@ -284,6 +292,15 @@ def _evaluate(task, scope, checkpoints, dtype, chief):
         _compile_and_restore(
             task, model, optimizer_config, checkpoints, interval
         )
+    return model, f"checkpoint {interval}" if interval else "preset"
+
+
+def _evaluate(task, scope, checkpoints, dtype, chief):
+    """`--mode eval`: the trained model (`_trained_model`) on the
+    evaluation data; the summary goes to `model_dir/eval/metrics.json`."""
+    config = task.config
+    model, source = _trained_model(task, scope, checkpoints, dtype)
+    with scope:
         evaluation = model.evaluate(
             _for_this_process(
                 task.evaluation_batches(model), config.eval_batch_size
@@ -292,13 +309,44 @@ def _evaluate(task, scope, checkpoints, dtype, chief):
             verbose=config.verbose,
         )
     summary = {
-        "evaluated": f"checkpoint {interval}" if interval else "preset",
+        "evaluated": source,
         "total_training_steps": _steps(model),
         "eval_metrics": task.summary_metrics(evaluation),
     }
     if chief:
         _write_json(os.path.join(config.model_dir, "eval"), summary)
     return summary
+
+
+def _export_only(task, scope, checkpoints, dtype, chief):
+    """`--mode export_only`: the trained model (`_trained_model`) exported
+    for serving into `<export_dir>/<version>`."""
+    model, source = _trained_model(task, scope, checkpoints, dtype)
+    summary = {"exported": source, "total_training_steps": _steps(model)}
+
+    def write():
+        summary["export"] = _write_serving_export(task, model)
+
+    _by_the_chief(model, chief, write)
+    return summary
+
+
+def export_folder(config):
+    """`<export_dir>/<version>`: a new version folder (the Unix time in
+    seconds, as TensorFlow Serving orders versions) of `config.export_dir`
+    (default `<model_dir>/export`)."""
+    root = config.export_dir or os.path.join(config.model_dir, "export")
+    version = int(time.time())
+    while gfile.exists(os.path.join(root, str(version))):
+        version += 1
+    return os.path.join(root, str(version))
+
+
+def _write_serving_export(task, model):
+    """`task.export_for_serving` into a new `export_folder`; its path."""
+    folder = export_folder(task.config)
+    _write_folder(lambda local: task.export_for_serving(model, local), folder)
+    return folder
 
 
 def _steps(model):
@@ -342,29 +390,44 @@ def _summary(task, model, history, eval_ds):
 
 
 def _write_results(task, model, summary, model_dir, chief):
-    """`metrics.json` and the exported model (`model_dir/preset`), by the
-    chief alone; every process takes part in reading split variables."""
+    """`metrics.json`, the trained preset (`model_dir/preset`) and with
+    `--export` the serving export (its path added to `summary`)."""
+
+    def write():
+        _write_json(model_dir, summary)
+        _write_folder(
+            lambda local: task.export(model, local),
+            os.path.join(model_dir, "preset"),
+        )
+        if task.config.export:
+            summary["export"] = _write_serving_export(task, model)
+
+    _by_the_chief(model, chief, write)
+
+
+def _by_the_chief(model, chief, write):
+    """`write()` by the chief alone, outside any distribution (saving
+    creates variables, which under a distribution of several processes
+    would wait for the others); every process takes part in reading
+    split variables."""
     with processes.readable_variables(model):
         if not chief:
             return
-        _write_json(model_dir, summary)
-        # Saving creates variables, which under a distribution of several
-        # processes would wait for the others: the chief saves alone.
         distributed = keras.distribution.distribution()
         keras.distribution.set_distribution(None)
         try:
-            _export(task, model, os.path.join(model_dir, "preset"))
+            write()
         finally:
             keras.distribution.set_distribution(distributed)
 
 
-def _export(task, model, folder):
-    """`task.export` into `folder`, locally or on `gs://`."""
+def _write_folder(write, folder):
+    """`write(local_folder)` into `folder`, locally or on `gs://`."""
     if "://" not in folder:
-        task.export(model, folder)
+        write(folder)
         return
     with tempfile.TemporaryDirectory() as local:
-        task.export(model, local)
+        write(local)
         for root, _, files in os.walk(local):
             target = os.path.join(folder, os.path.relpath(root, local))
             gfile.makedirs(target)

@@ -17,9 +17,9 @@ class RunError(ValueError):
 
 
 # What a run does, as the tutorial's `--mode`: train and evaluate at each
-# checkpoint, train only, or evaluate the newest checkpoint of `model_dir`
-# (or, without one, the task's starting model).
-MODES = ("train_and_eval", "train", "eval")
+# checkpoint, train only, or evaluate or export for serving the newest
+# checkpoint of `model_dir` (or, without one, the task's trained model).
+MODES = ("train_and_eval", "train", "eval", "export_only")
 
 
 @dataclasses.dataclass
@@ -34,6 +34,11 @@ class RunConfig:
 
     model_dir: str = "model"
     mode: str = "train_and_eval"
+    # A training run's end (or `export_only`) writes the serving export
+    # into `<export_dir>/<version>` (default `export_dir`:
+    # `<model_dir>/export`).
+    export: bool = False
+    export_dir: str = None
     batch_size: int = 32
     train_steps: int = 4000
     warmup_steps: int = 500
@@ -113,6 +118,11 @@ class RunConfig:
         if self.mode not in MODES:
             raise RunError(
                 f"mode must be one of {MODES}; received {self.mode!r}."
+            )
+        if self.export and self.mode not in ("train_and_eval", "train"):
+            raise RunError(
+                f"--export applies to training runs; --mode {self.mode} "
+                "does not train (--mode export_only exports)."
             )
 
     @property

@@ -265,11 +265,14 @@ REMAT_SEGMENTS += ["--memory-gradient", "full", "--mode", "train"]
     "flags", [[], REMAT_SEGMENTS], ids=["plain", "remat_segments_train"]
 )
 def test_demo_from_the_command_line(tmp_path, flags):
-    """The demo trains and evaluates (`--mode train_and_eval`); `--mode
-    eval` on its folder reproduces its evaluation exactly; `--mode train`
-    trains only."""
+    """The demo trains and evaluates (`--mode train_and_eval`), exporting
+    for serving (`--export`); `--mode eval` on its folder reproduces its
+    evaluation exactly and `--mode export_only` exports it again, offline;
+    `--mode train` trains only."""
     jax_only()
-    result = run_demo([*flags, *(SEGMENTS if flags else [])], tmp_path)
+    result = run_demo(
+        [*flags, *(SEGMENTS if flags else ["--export"])], tmp_path
+    )
     assert result.stdout.startswith("DEMO:")
     # The stated folders: --model-dir, else the demo's own.
     folder = tmp_path / ("elsewhere" if flags else "xlnet_imdb_demo")
@@ -286,6 +289,11 @@ def test_demo_from_the_command_line(tmp_path, flags):
         assert again["evaluated"] == "checkpoint 3"
         assert again["total_training_steps"] == 60
         assert again["eval_metrics"] == saved["eval_metrics"]
+        exported = run_demo(["--mode", "export_only"], tmp_path)
+        exports = [printed_export(r.stdout) for r in (result, exported)]
+        check_served_like_the_preset(
+            [tmp_path / export for export in exports], folder / "preset"
+        )
     # The checkpoint records what ran: the demo's model and schedule.
     record = json.loads(
         (folder / "checkpoints" / "3" / "run" / "metadata").read_text()
@@ -301,6 +309,26 @@ def test_demo_from_the_command_line(tmp_path, flags):
         # The demo's 64 positions as two segments of 32.
         assert (classifier.segment_length, classifier.max_segments) == (32, 2)
         assert classifier.memory_gradient == "full"
+
+
+def printed_export(stdout):
+    """The serving export's folder named in a run's printed summary."""
+    summary = stdout.split("Training Summary:\n")[1].split("\n}")[0] + "}"
+    return json.loads(summary)["export"]
+
+
+def check_served_like_the_preset(exports, preset):
+    import tensorflow as tf
+
+    texts = ["a great film", "dull, dull, dull.", "2,000 times better"]
+    classifier = keras_xlnet.XLNetClassifier.from_preset(str(preset))
+    expected = classifier.predict(texts, verbose=0)
+    assert len(set(exports)) == len(exports)  # A new version each time.
+    for folder in exports:
+        assert folder.parent.name == "export"
+        serve = tf.saved_model.load(str(folder)).signatures["serving_default"]
+        logits = serve(texts=tf.constant(texts))["logits"].numpy()
+        np.testing.assert_allclose(logits, expected, atol=1e-5)
 
 
 def test_training_from_original_tfrecords(aclimdb, tiny_preset, tmp_path):
@@ -410,6 +438,12 @@ def run_finetune_tool(argv, capsys):
         ),
         (["--warmup-steps", "9000"], "warmup_steps (9000) exceeds"),
         (["--demo", "--batch-size", "2"], "drop --batch-size or drop --demo"),
+        (
+            ["--mode", "export_only"],
+            "holds no checkpoint, and --preset xlnet_large_cased is not a "
+            "fine-tuned classifier (a pretrained model",
+        ),
+        (["--mode", "eval", "--export"], "--export applies to training"),
         (
             ["--demo", "--train-steps", "8", "--data-dir", "x"],
             "drop --train-steps, --data-dir or drop --demo",

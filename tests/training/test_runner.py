@@ -7,6 +7,7 @@ runner resumes a task it does not know, once."""
 
 import json
 import os
+import pathlib
 import signal
 import sys
 
@@ -68,8 +69,32 @@ def test_eval_mode_evaluates_the_newest_checkpoint(tmp_path):
     saved = tmp_path / "run" / "eval" / "metrics.json"
     assert json.loads(saved.read_text()) == summary
     empty = RegressionTask(config(str(tmp_path / "empty"), mode="eval"))
-    with pytest.raises(RunError, match="holds no checkpoint"):
+    with pytest.raises(RunError, match="--mode eval: .* holds no checkpoint"):
         runner.run(empty)
+
+
+class ServedRegression(RegressionTask):
+    def export_for_serving(self, model, folder):
+        os.makedirs(folder)
+        np.save(os.path.join(folder, "kernel.npy"), model.get_weights()[0])
+
+
+def test_export_only_mode_exports_the_newest_checkpoint(tmp_path):
+    """Into a new version folder of `<model_dir>/export` each time; a task
+    without a serving export is refused by name."""
+    runner.run(RegressionTask(config(str(tmp_path / "run"))))
+    task = ServedRegression(config(str(tmp_path / "run"), mode="export_only"))
+    first, second = runner.run(task), runner.run(task)
+    assert first["exported"] == "checkpoint 3"
+    folders = [pathlib.Path(s["export"]) for s in (first, second)]
+    assert folders[0] != folders[1]
+    assert {f.parent for f in folders} == {tmp_path / "run" / "export"}
+    kernel = exported(tmp_path / "run").get_weights()[0]
+    for folder in folders:
+        np.testing.assert_array_equal(np.load(folder / "kernel.npy"), kernel)
+    plain = RegressionTask(config(str(tmp_path / "run"), mode="export_only"))
+    with pytest.raises(RunError, match="no export for serving"):
+        runner.run(plain)
 
 
 @pytest.mark.backend_independent
