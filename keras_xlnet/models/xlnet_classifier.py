@@ -2,6 +2,7 @@
 
 import dataclasses
 import inspect
+import warnings
 
 import keras
 from keras_hub.models import TextClassifier
@@ -96,6 +97,10 @@ class XLNetClassifier(TextClassifier):
             truncated back-propagation: one forward pass per earlier
             segment, activations of one segment); `"full"`: through every
             segment (activations of all of them).
+        quantized_head: how a quantized classifier's head layers are
+            quantized, `{"summary": "int8", "logits": "int8"}` say; set by
+            `get_config` after `quantize`, so that a saved quantized
+            classifier loads (`None`: float).
 
     Example:
     ```python
@@ -145,6 +150,7 @@ class XLNetClassifier(TextClassifier):
         max_segments=None,
         memory_length=None,
         memory_gradient="stop",
+        quantized_head=None,
         **kwargs,
     ):
         packed_segments = getattr(preprocessor, "max_segments", 1)
@@ -158,30 +164,35 @@ class XLNetClassifier(TextClassifier):
         segments = SegmentSettings(
             segment_length, max_segments, memory_length, memory_gradient
         )
+        # A quantized backbone's policy maps its layers; the head takes its
+        # float policy (and is quantized below, as saved).
+        dtype = getattr(
+            backbone.dtype_policy, "default_policy", backbone.dtype_policy
+        )
         # === Layers ===
         self.backbone = backbone
         self.preprocessor = preprocessor
         self.segment_reader = XLNetSegmentReader(
             backbone,
             segments,
-            dtype=backbone.dtype_policy,
+            dtype=dtype,
             name="segment_reader",
         )
         self.summary_dense = keras.layers.Dense(
             backbone.hidden_dim,
             activation="tanh",
             kernel_initializer=xlnet_kernel_initializer(),
-            dtype=backbone.dtype_policy,
+            dtype=dtype,
             name="summary",
         )
         self.summary_dropout = XLNetDropout(
-            dropout, dtype=backbone.dtype_policy, name="summary_dropout"
+            dropout, dtype=dtype, name="summary_dropout"
         )
         self.logits_dense = keras.layers.Dense(
             num_classes,
             activation=activation,
             kernel_initializer=xlnet_kernel_initializer(),
-            dtype=backbone.dtype_policy,
+            dtype=dtype,
             name="logits",
         )
 
@@ -192,10 +203,18 @@ class XLNetClassifier(TextClassifier):
         outputs = self.logits_dense(summary)
         super().__init__(inputs=inputs, outputs=outputs, **kwargs)
 
+        # A quantized classifier's head, rebuilt so (the backbone records
+        # its own layers' quantization in its config).
+        for name, mode in (quantized_head or {}).items():
+            self._head_layers()[name].quantize(mode)
+
         # === Config ===
         self.num_classes = num_classes
         self.activation = keras.activations.get(activation)
         self.dropout = dropout
+
+    def _head_layers(self):
+        return {"summary": self.summary_dense, "logits": self.logits_dense}
 
     segment_length = _segment_setting(
         "segment_length",
@@ -280,6 +299,32 @@ class XLNetClassifier(TextClassifier):
         with variables_kept_on_error(self):
             return super().predict(**arguments)
 
+    def quantize(self, mode, **kwargs):
+        """Keras' `quantize` (`"int8"`, ...): the backbone's and the head's
+        projections and the embedding. The preprocessor holds no weights;
+        it is built first, so that Keras passes over it also when it has
+        not run yet (a classifier fresh from `from_preset`).
+
+        Example:
+        ```python
+        classifier = keras_xlnet.XLNetClassifier.from_preset("run/preset")
+        classifier.quantize("int8")
+        classifier.export("served_int8/1")
+        ```
+        """
+        if self.preprocessor is not None:
+            if not self.preprocessor.built:
+                self.preprocessor.build(None)  # Makes its packer.
+            for layer in self.preprocessor._flatten_layers():
+                if not layer.built:
+                    layer.build(None)
+        with warnings.catch_warnings():
+            # Keras names every layer without weights to quantize.
+            warnings.filterwarnings(
+                "ignore", "Layer .* does not have a `quantize` method"
+            )
+            return super().quantize(mode, **kwargs)
+
     def export(self, filepath, format="tf_saved_model", verbose=None, **kwargs):
         """Exports the classifier for serving, from any backend.
 
@@ -313,6 +358,12 @@ class XLNetClassifier(TextClassifier):
                 "max_segments": self.max_segments,
                 "memory_length": self.memory_length,
                 "memory_gradient": self.memory_gradient,
+                "quantized_head": {
+                    name: layer.quantization_mode
+                    for name, layer in self._head_layers().items()
+                    if layer.quantization_mode is not None
+                }
+                or None,
             }
         )
         return config

@@ -2,10 +2,13 @@
 
 The serving graphs are TensorFlow graphs. Under the TensorFlow backend
 they are built in this process; under JAX or PyTorch the classifier is
-saved as a preset (the weights are backend-agnostic) and a subprocess with
+saved as a `.keras` file (the weights are backend-agnostic; unlike a preset
+it keeps a quantized model's int8 weights) and a subprocess with
 `KERAS_BACKEND=tensorflow` builds them from it:
 
-    python -m keras_xlnet.serving.export PRESET PATH [--format onnx]
+    python -m keras_xlnet.serving.export MODEL PATH [--format onnx]
+
+where MODEL is a `.keras` file or a classifier preset folder.
 """
 
 import argparse
@@ -45,9 +48,9 @@ def export_classifier(classifier, path, format="tf_saved_model"):
         _write(classifier, path, format)
         return
     with tempfile.TemporaryDirectory() as folder:
-        preset = os.path.join(folder, "preset")
-        classifier.save_to_preset(preset)
-        command = [sys.executable, "-m", __name__, preset, os.fspath(path)]
+        saved = os.path.join(folder, "classifier.keras")
+        classifier.save(saved)
+        command = [sys.executable, "-m", __name__, saved, os.fspath(path)]
         done = subprocess.run(
             command + ["--format", format],
             env={**os.environ, "KERAS_BACKEND": "tensorflow"},
@@ -90,15 +93,20 @@ def _write(classifier, path, format):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(
-        description="Export an XLNetClassifier preset for serving."
+        description="Export an XLNetClassifier for serving."
     )
-    parser.add_argument("preset", help="an XLNetClassifier preset folder")
+    parser.add_argument(
+        "model", help="an XLNetClassifier .keras file or preset folder"
+    )
     parser.add_argument("path", help="the SavedModel folder or .onnx file")
     parser.add_argument("--format", choices=FORMATS, default=FORMATS[0])
     args = parser.parse_args(argv)
     from keras_xlnet.models.xlnet_classifier import XLNetClassifier
 
-    classifier = XLNetClassifier.from_preset(args.preset)
+    if args.model.endswith(".keras"):
+        classifier = keras.saving.load_model(args.model)
+    else:
+        classifier = XLNetClassifier.from_preset(args.model)
     export_classifier(classifier, args.path, args.format)
 
 

@@ -189,6 +189,38 @@ def test_two_segment_classifier_exports(tmp_path):
         )
 
 
+def test_an_int8_classifier_reloads_and_exports(tmp_path):
+    """`quantize("int8")` on a classifier fresh from its preset (whose
+    preprocessor has not run yet); the quantized classifier saved as a
+    preset loads with its int8 head, and its SavedModel serves its own
+    logits."""
+    classifier = tiny_classifier()
+    classifier.save_to_preset(tmp_path / "float")
+    quantized = keras_xlnet.XLNetClassifier.from_preset(str(tmp_path / "float"))
+    quantized.quantize("int8")
+    reviews = imdb_texts()[:16]
+    logits = quantized.predict(reviews, verbose=0)
+    float_logits = classifier.predict(reviews, verbose=0)
+    change = np.abs(logits - float_logits).max()
+    assert 0 < change < 0.01  # int8 rounding of a tiny random model.
+    quantized.save_to_preset(tmp_path / "int8")
+    reloaded = keras_xlnet.XLNetClassifier.from_preset(str(tmp_path / "int8"))
+    assert reloaded.logits_dense.quantization_mode == "int8"
+    assert reloaded.backbone.token_embedding.quantization_mode == "int8"
+    np.testing.assert_allclose(
+        reloaded.predict(reviews, verbose=0), logits, atol=1e-6
+    )
+    quantized.export(tmp_path / "saved_model")
+    requests = {
+        "texts": encoded(reviews),
+        "classified": np.array(len(reviews)),
+        "firsts": encoded(reviews[:2]),
+        "seconds": encoded(reviews[2:4]),
+    }
+    served = serve(str(tmp_path / "saved_model"), tmp_path, requests)
+    np.testing.assert_allclose(served["logits"], logits, atol=1e-5)
+
+
 def test_what_cannot_be_exported_is_named(tmp_path):
     classifier = tiny_classifier()
     with pytest.raises(ValueError, match="format='tflite' is not one of"):
