@@ -299,6 +299,21 @@ def hf_peer(tmp_path):
     return make
 
 
+# Hugging Face's tokenizer integration texts.
+HF_INTEGRATION_TEXTS = [
+    "Transformers (formerly known as pytorch-transformers and "
+    "pytorch-pretrained-bert) provides general-purpose architectures (BERT, "
+    "GPT-2, RoBERTa, XLM, DistilBert, XLNet...) for Natural Language "
+    "Understanding (NLU) and Natural Language Generation (NLG) with over "
+    "32+ pretrained models in 100+ languages and deep interoperability "
+    "between Jax, PyTorch and TensorFlow.",
+    "BERT is designed to pre-train deep bidirectional representations from "
+    "unlabeled text by jointly conditioning on both left and right context "
+    "in all layers.",
+    "The quick brown fox jumps over the lazy dog.",
+]
+
+
 def real_vocabulary():
     """The released XLNet cased SentencePiece model (shared data)."""
     return str(shared_path("data", "xlnet_cased_spiece.model"))

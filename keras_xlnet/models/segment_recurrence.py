@@ -14,6 +14,7 @@ padding exactly those of one segment.
 
 import contextlib
 import dataclasses
+import threading
 
 import keras
 from keras import ops
@@ -30,8 +31,8 @@ from keras_xlnet.models.xlnet_backbone import next_memory
 # gradient TensorFlow cannot take inside a branch) they are padded to
 # `max_segments` instead.
 MAX_BRANCHES = 8
-# Set by `padded_to_max_segments`.
-_branching = True
+# Per thread: how many `padded_to_max_segments` blocks are open.
+_tracing = threading.local()
 
 # "stop": gradients flow through the last segment only, the memory being a
 # constant (Transformer-XL's truncated back-propagation); "full": through
@@ -135,13 +136,12 @@ def padded_to_max_segments():
     """Within it, graphs traced at an unknown length pad every batch to
     `max_segments` segments instead of branching on its segment count
     (same outputs; for converters without TensorFlow's `switch_case`,
-    such as `tf2onnx`)."""
-    global _branching
-    _branching = False
+    such as `tf2onnx`). In this thread; blocks may nest."""
+    _tracing.padded = getattr(_tracing, "padded", 0) + 1
     try:
         yield
     finally:
-        _branching = True
+        _tracing.padded -= 1
 
 
 def encode_last_segment(
@@ -166,7 +166,8 @@ def encode_last_segment(
             inputs["token_ids"], settings.segment_length, count
         )
         inputs = {**inputs, "token_ids": token_ids}
-        if _branching and count <= MAX_BRANCHES and not backbone.remat:
+        branching = not getattr(_tracing, "padded", 0)
+        if branching and count <= MAX_BRANCHES and not backbone.remat:
             return _encode_traced_length(
                 backbone, inputs, settings, training, cls_only
             )

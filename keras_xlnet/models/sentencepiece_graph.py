@@ -26,11 +26,12 @@ runs in `tf.data` on any host (there the per-character search is compiled
 by XLA) and is saved in a SavedModel (there it runs as plain ops).
 """
 
+import contextlib
 import functools
+import hashlib
 import sys
+import threading
 import unicodedata
-import uuid
-import weakref
 
 import numpy as np
 import tensorflow as tf
@@ -86,8 +87,67 @@ def normalize(texts, lowercase=False):
     texts = tensorflow_text.normalize_utf8(texts, "NFKD")
     texts = tf.strings.regex_replace(texts, character_class("combining"), "")
     if lowercase:
-        texts = tf.strings.lower(texts, encoding="utf-8")
+        texts = _lower(texts)
     return texts
+
+
+# Per thread: how many `plain_search` blocks are open.
+_tracing = threading.local()
+
+
+@contextlib.contextmanager
+def plain_search():
+    """Within it (in this thread), graphs traced through any segmenter run
+    the search as plain TensorFlow ops, not compiled by XLA."""
+    _tracing.plain_search = getattr(_tracing, "plain_search", 0) + 1
+    try:
+        yield
+    finally:
+        _tracing.plain_search -= 1
+
+
+def unsupported_model(model):
+    """Why this graph cannot segment with `model` (a parsed
+    `ModelProto`), or `None`: it reproduces unigram models without byte
+    fallback (XLNet's)."""
+    spec = model.trainer_spec
+    if spec.model_type != spec.UNIGRAM:
+        kind = spec.ModelType.Name(spec.model_type)
+        return f"it segments unigram models; this one is {kind}"
+    if spec.byte_fallback:
+        return "it does not reproduce byte fallback, which this model uses"
+    return None
+
+
+def _lower(texts):
+    """`str.lower` of a `[batch]` string tensor. `tf.strings.lower` (as
+    every TensorFlow string op taking C strings) stops at a NUL character,
+    so the texts are lowered in parts between NULs (a NUL is no cased
+    letter: Python's final-sigma rule sees it as a boundary too)."""
+    codes = tf.strings.unicode_decode(texts, "UTF-8")
+    flat, rows = codes.flat_values, codes.value_rowids()
+    nul = tf.equal(flat, 0)
+    first = tf.equal(tf.range(tf.size(rows, out_type=tf.int64)), 0)
+    starts = (
+        first
+        | tf.not_equal(rows, tf.roll(rows, 1, 0))
+        | nul
+        | tf.roll(nul, 1, 0)
+    )
+    part_of = tf.cumsum(tf.cast(starts, tf.int64)) - 1
+    parts = tf.strings.unicode_encode(
+        tf.RaggedTensor.from_value_rowids(flat, part_of), "UTF-8"
+    )
+    lowered = tf.where(
+        tf.equal(parts, "\x00"), parts, tf.strings.lower(parts, "utf-8")
+    )
+    part_rows = tf.boolean_mask(rows, starts)
+    return tf.strings.reduce_join(
+        tf.RaggedTensor.from_value_rowids(
+            lowered, part_rows, nrows=tf.shape(texts, out_type=tf.int64)[0]
+        ),
+        axis=-1,
+    )
 
 
 class UnigramSegmenter(tf.Module):
@@ -115,6 +175,9 @@ class UnigramSegmenter(tf.Module):
         super().__init__(name=name)
         model = sentencepiece_model_pb2.ModelProto()
         model.ParseFromString(proto)
+        problem = unsupported_model(model)
+        if problem:
+            raise ValueError(problem)
         types = np.array([p.type for p in model.pieces])
         scores = np.array([p.score for p in model.pieces], "float32")
         min_score = scores[types == NORMAL].min()
@@ -150,10 +213,12 @@ class UnigramSegmenter(tf.Module):
             ),
             default_value=-1,
         )
-        self.comma_id = int(
-            next(i for i in matched if model.pieces[i].piece == ",")
+        # A vocabulary without "," has the reference split off `<unk>`.
+        self.comma_id = next(
+            (int(i) for i in matched if model.pieces[i].piece == ","),
+            self.unknown_id,
         )
-        self.normalizer = _SentencePieceModel(proto)
+        self.normalizer = sentencepiece_model_resource(proto)
         self.jit_compile = jit_compile
         self._compiled_search = tf.function(
             self._search, jit_compile=True, autograph=False
@@ -274,7 +339,7 @@ class UnigramSegmenter(tf.Module):
         """`[batch, N]`: the search (`_search`), compiled by XLA when
         `jit_compile` is set, over positions padded to a power of two (at
         least `MIN_SEARCH_LENGTH`), so that few programs are compiled."""
-        if not self.jit_compile:
+        if not self.jit_compile or getattr(_tracing, "plain_search", 0):
             return self._search(candidates)
         size = tf.shape(candidates)[1]
         bits = tf.math.ceil(tf.math.log(tf.cast(size, tf.float64)) / np.log(2))
@@ -439,20 +504,13 @@ def _text_ops():
 
 class _SentencePieceModel(tf.saved_model.experimental.TrackableResource):
     """TensorFlow Text's SentencePiece model resource, under a name of its
-    own. TensorFlow Text's `SentencepieceTokenizer` leaves it unnamed,
-    which makes it belong to the op's cached kernel: TensorFlow drops
-    that cache when a seed is set (`keras.utils.set_random_seed`), and
-    every graph holding the resource then fails ("Resource ... does not
-    exist"). The model is freed with this object; a SavedModel's copy
-    lives as long as the process (as TensorFlow Text's did), so that its
-    signatures keep working after the loaded object is dropped."""
+    own (see `sentencepiece_model_resource`)."""
 
-    def __init__(self, proto):
+    def __init__(self, proto, shared_name):
         super().__init__()
         self._proto = proto
-        self._shared_name = f"keras_xlnet_sentencepiece_{uuid.uuid4().hex}"
-        release = weakref.finalize(self, _destroy, self.resource_handle)
-        release.atexit = False
+        self._shared_name = shared_name
+        _ = self.resource_handle  # Creates the resource.
 
     def _create_resource(self):
         return _text_ops().sentencepiece_op(
@@ -460,8 +518,28 @@ class _SentencePieceModel(tf.saved_model.experimental.TrackableResource):
         )
 
 
-def _destroy(handle):
-    tf.raw_ops.DestroyResourceOp(resource=handle, ignore_lookup_error=True)
+_MODEL_RESOURCES = {}
+
+
+def sentencepiece_model_resource(proto):
+    """TensorFlow Text's SentencePiece model resource for `proto`, one per
+    distinct model in a process, named after its content.
+
+    TensorFlow Text's `SentencepieceTokenizer` leaves the resource
+    unnamed, which makes it belong to the op's cached kernel: TensorFlow
+    drops that cache when a seed is set (`keras.utils.set_random_seed`),
+    and every graph holding the resource then fails ("Resource ... does
+    not exist"). A named resource lives as long as the process, as the
+    graphs traced on it need; sharing it by content bounds the memory to
+    one copy per vocabulary (each loaded SavedModel makes its own copy,
+    kept as long as the process too).
+    """
+    digest = hashlib.sha256(proto).hexdigest()[:32]
+    if digest not in _MODEL_RESOURCES:
+        _MODEL_RESOURCES[digest] = _SentencePieceModel(
+            proto, f"keras_xlnet_sentencepiece_{digest}"
+        )
+    return _MODEL_RESOURCES[digest]
 
 
 def _index_in_row(ragged):

@@ -137,7 +137,8 @@ class XLNetTokenizer(SentencePieceTokenizer):
         for name, token in SPECIAL_TOKENS.items():
             self._add_special_token(token, name)
         self.lowercase = lowercase
-        self._segmenter = None  # Set with the vocabulary.
+        # Set with the vocabulary.
+        self._segmenter = self._graph_problem = None
         super().__init__(proto=proto, **kwargs)
 
     # === Python path ===
@@ -170,27 +171,38 @@ class XLNetTokenizer(SentencePieceTokenizer):
     # === TensorFlow path (tf.data, tf.function, SavedModel) ===
     def _set_proto_tf(self, proto):
         super()._set_proto_tf(proto)
-        self._segmenter = sentencepiece_graph.UnigramSegmenter(
-            proto, jit_compile=True
+        # KerasHub's TensorFlow Text tokenizer (detokenize, id lookups)
+        # takes the named model resource too, which outlives a new seed.
+        self._sentence_piece._model_resource = (
+            sentencepiece_graph.sentencepiece_model_resource(proto)
         )
+        try:
+            self._segmenter = sentencepiece_graph.UnigramSegmenter(
+                proto, jit_compile=True
+            )
+            self._graph_problem = None
+        except ValueError as problem:
+            self._segmenter, self._graph_problem = None, str(problem)
 
     @contextlib.contextmanager
     def search_without_xla(self):
-        """Within it, graphs traced through the TensorFlow path run the
-        segmentation's search as plain TensorFlow ops rather than compiled
-        by XLA (same ids, slower): for a SavedModel, since TensorFlow
-        Serving compiles XLA on CPU only when started with
+        """Within it (in this thread), graphs traced through the TensorFlow
+        path run the segmentation's search as plain TensorFlow ops rather
+        than compiled by XLA (same ids, slower): for a SavedModel, since
+        TensorFlow Serving compiles XLA on CPU only when started with
         `--xla_cpu_compilation_enabled`."""
-        self._maybe_initialized_tf()
-        self._segmenter.jit_compile = False
-        try:
+        with sentencepiece_graph.plain_search():
             yield
-        finally:
-            self._segmenter.jit_compile = True
 
     @preprocessing_function
     def _tokenize_tf(self, inputs):
         self._maybe_initialized_tf()
+        if self._segmenter is None:
+            raise ValueError(
+                "XLNetTokenizer's TensorFlow path (tf.data, tf.function, "
+                "SavedModel) cannot tokenize with this vocabulary: "
+                f"{self._graph_problem}. Its Python path can."
+            )
         inputs = tf.convert_to_tensor(inputs)
         if inputs.dtype != tf.string:
             raise TypeError(
@@ -200,9 +212,16 @@ class XLNetTokenizer(SentencePieceTokenizer):
         unbatched = inputs.shape.rank == 0
         if unbatched:
             inputs = inputs[tf.newaxis]
-        # Refuses invalid UTF-8, as the Python path does.
-        decoded = tf.strings.unicode_decode(inputs, "UTF-8", errors="strict")
-        with tf.control_dependencies([decoded.flat_values]):
+        # Refuses invalid UTF-8, as the Python path does: valid text is
+        # its own UTF-8 transcoding.
+        repaired = tf.strings.unicode_transcode(
+            inputs, "UTF-8", "UTF-8", errors="replace"
+        )
+        valid = tf.debugging.Assert(
+            tf.reduce_all(tf.equal(repaired, inputs)),
+            ["XLNetTokenizer: a text is not valid UTF-8."],
+        )
+        with tf.control_dependencies([valid]):
             inputs = tf.identity(inputs)
         normalized = sentencepiece_graph.normalize(inputs, self.lowercase)
         ids = tf.cast(self._segmenter.encode(normalized), self.compute_dtype)

@@ -198,7 +198,8 @@ class ImdbTask(runner.Task):
             )
         try:
             classifier = XLNetClassifier.from_preset(config.preset, dtype=dtype)
-        except ValueError as error:
+        except (ValueError, TypeError) as error:
+            # TypeError: a backbone preset builds no task (num_classes).
             raise RunError(f"{unusable} ({error})") from None
         return self._configured(classifier)
 

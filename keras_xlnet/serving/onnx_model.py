@@ -1,9 +1,9 @@
 """The packed-input XLNetClassifier as an ONNX model, converted from its
 TensorFlow graph by `tf2onnx`: inputs `token_ids`, `padding_mask`,
 `segment_ids` (`[batch, length]` int32, any batch size and any length up
-to the classifier's `sequence_length`), outputs `logits` and
-`probabilities`. Tokenize with `XLNetTokenizer` or the SavedModel's
-`tokenize` signature; ONNX holds no tokenizer."""
+to the classifier's `sequence_length`, whole segments beyond one),
+outputs `logits` and `probabilities`. Tokenize with `XLNetTokenizer` or
+the SavedModel's `tokenize` signature; ONNX holds no tokenizer."""
 
 import os
 

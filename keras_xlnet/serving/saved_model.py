@@ -8,7 +8,8 @@ Signatures (each returns `logits` and softmax `probabilities`,
 - `classify_pairs`: `texts` and `second_texts` (text pairs);
 - `classify_packed`: `token_ids`, `padding_mask`, `segment_ids`
   (`[batch, length]` int32, the preprocessor's packing; any batch size and
-  any length up to the classifier's `sequence_length`);
+  any length up to the classifier's `sequence_length`, whole segments
+  beyond one for a multi-segment classifier);
 - `tokenize`: `texts` -> `token_ids` (`[batch, longest]` int32, each
   text's ids right-padded with -1) and `lengths` (`[batch]` int32).
 
@@ -66,6 +67,10 @@ def write_saved_model(classifier, path, verbose=False):
 
     def tokenize(texts):
         ids = tokenizer(texts)
+        if not isinstance(ids, tf.RaggedTensor):  # Its `sequence_length`.
+            ids = tf.RaggedTensor.from_tensor(
+                ids, padding=tokenizer.pad_token_id
+            )
         return {
             "token_ids": tf.cast(ids.to_tensor(default_value=-1), tf.int32),
             "lengths": tf.cast(ids.row_lengths(), tf.int32),

@@ -332,14 +332,26 @@ def _export_only(task, scope, checkpoints, dtype, chief):
 
 
 def export_folder(config):
-    """`<export_dir>/<version>`: a new version folder (the Unix time in
-    seconds, as TensorFlow Serving orders versions) of `config.export_dir`
-    (default `<model_dir>/export`)."""
+    """A new, empty version folder `<export_dir>/<version>` (the Unix time
+    in seconds, as TensorFlow Serving orders versions; the next free one
+    if taken) of `config.export_dir` (default `<model_dir>/export`). A
+    local folder is made at once, so that two exports cannot take the
+    same version."""
     root = config.export_dir or os.path.join(config.model_dir, "export")
+    gfile.makedirs(root)
     version = int(time.time())
-    while gfile.exists(os.path.join(root, str(version))):
+    while True:
+        folder = os.path.join(root, str(version))
+        if "://" in folder:
+            if not gfile.exists(folder):
+                return folder
+        else:
+            try:
+                os.mkdir(folder)
+                return folder
+            except FileExistsError:
+                pass
         version += 1
-    return os.path.join(root, str(version))
 
 
 def _write_serving_export(task, model):

@@ -4,6 +4,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import HF_INTEGRATION_TEXTS
 from conftest import hf_slow_tokenizer
 from conftest import imdb_texts
 from conftest import real_vocabulary
@@ -68,7 +69,7 @@ def test_known_ids_on_both_paths(tokenizer, text, expected):
 
 @pytest.mark.backend_independent
 def test_imdb_and_edge_cases_equal_huggingface_on_both_paths(tokenizer):
-    texts = imdb_texts() + EDGE_CASES
+    texts = imdb_texts() + EDGE_CASES + HF_INTEGRATION_TEXTS
     hf = hf_slow_tokenizer()
     expected = [hf(t, add_special_tokens=False)["input_ids"] for t in texts]
     python_ids = as_lists(tokenizer(texts))
@@ -103,6 +104,57 @@ def test_the_tensorflow_path_outlives_a_new_seed():
     keras.utils.set_random_seed(0)
     texts = ["Hello ????", "2,000 times."]
     assert tf_path(tokenizer, texts) == as_lists(tokenizer(texts))
+
+
+@pytest.mark.backend_independent
+def test_the_tensorflow_path_refuses_invalid_utf8(tokenizer):
+    with pytest.raises(tf.errors.InvalidArgumentError, match="UTF-8"):
+        tf_path(tokenizer, [b"ok", b"\xff\xfe broken"])
+
+
+@pytest.mark.backend_independent
+def test_lowercasing_in_the_graph_keeps_nul_characters():
+    """`tf.strings.lower` alone stops at the first NUL."""
+    lowercase = keras_xlnet.XLNetTokenizer(
+        proto=real_vocabulary(), lowercase=True
+    )
+    texts = ["Hello\x00World ÀB", "\x00", "A\x00\x00B", "ΟΔΟΣ ΣΑΣ\x00ΣΑΣ", ""]
+    assert tf_path(lowercase, texts) == as_lists(lowercase(texts))
+
+
+@pytest.mark.backend_independent
+@pytest.mark.parametrize(
+    "options, named",
+    [
+        ({"model_type": "bpe"}, "this one is BPE"),
+        ({"byte_fallback": True}, "byte fallback"),
+    ],
+)
+def test_a_vocabulary_the_graph_cannot_reproduce_is_named(
+    tmp_path, options, named
+):
+    """The Python path still tokenizes with it; the TensorFlow path says
+    why it cannot, rather than giving other ids."""
+    import sentencepiece
+
+    prefix = tmp_path / "other"
+    sentencepiece.SentencePieceTrainer.train(
+        sentence_iterator=iter(imdb_texts()[:200]),
+        model_prefix=str(prefix),
+        vocab_size=600,
+        unk_id=0,
+        bos_id=1,
+        eos_id=2,
+        pad_id=-1,
+        control_symbols=["<cls>", "<sep>", "<pad>", "<mask>", "<eod>"],
+        user_defined_symbols=["<eop>"],
+        minloglevel=2,
+        **options,
+    )
+    other = keras_xlnet.XLNetTokenizer(proto=str(prefix) + ".model")
+    assert len(other("A great film.")) > 0
+    with pytest.raises(ValueError, match=named):
+        tf_path(other, ["A great film."])
 
 
 def test_unbatched_batched_and_tensor_inputs_agree(tokenizer):

@@ -15,6 +15,7 @@ import keras
 import numpy as np
 import pytest
 from child_processes import DEADLINE
+from conftest import HF_INTEGRATION_TEXTS
 from conftest import TINY_CONFIG
 from conftest import imdb_texts
 from conftest import numpy
@@ -25,19 +26,6 @@ import keras_xlnet
 SERVER = __file__.replace("test_export.py", "serve_saved_model.py")
 SEQUENCE_LENGTH = 64
 CLASSIFIED = 200
-# Hugging Face's tokenizer integration texts.
-INTEGRATION_TEXTS = [
-    "Transformers (formerly known as pytorch-transformers and "
-    "pytorch-pretrained-bert) provides general-purpose architectures (BERT, "
-    "GPT-2, RoBERTa, XLM, DistilBert, XLNet...) for Natural Language "
-    "Understanding (NLU) and Natural Language Generation (NLG) with over "
-    "32+ pretrained models in 100+ languages and deep interoperability "
-    "between Jax, PyTorch and TensorFlow.",
-    "BERT is designed to pre-train deep bidirectional representations from "
-    "unlabeled text by jointly conditioning on both left and right context "
-    "in all layers.",
-    "The quick brown fox jumps over the lazy dog.",
-]
 # Batch sizes and lengths of the packed requests.
 PACKED_SHAPES = [(1, SEQUENCE_LENGTH), (3, SEQUENCE_LENGTH), (8, 32), (1, 16)]
 
@@ -51,9 +39,15 @@ def tiny_classifier(max_segments=1):
     preprocessor = keras_xlnet.XLNetPreprocessor(
         tokenizer, sequence_length=SEQUENCE_LENGTH, max_segments=max_segments
     )
-    return keras_xlnet.XLNetClassifier(
+    classifier = keras_xlnet.XLNetClassifier(
         backbone, num_classes=2, preprocessor=preprocessor
     )
+    # A random tiny model's logits span about 3e-4 over the reviews, so
+    # that a wrong token could hide below the 1e-5 tolerance: 1000 times
+    # larger, one token changed moves them by more.
+    kernel, bias = classifier.logits_dense.get_weights()
+    classifier.logits_dense.set_weights([kernel * 1000, bias])
+    return classifier
 
 
 def packed_requests(classifier, texts):
@@ -103,7 +97,7 @@ def trained(tmp_path_factory):
 def test_saved_model_serves_text_as_the_classifier(trained, tmp_path):
     classifier, folder = trained
     reviews = imdb_texts()
-    texts = reviews + INTEGRATION_TEXTS + ["", "????", "2,000, ³,4 <eop>"]
+    texts = reviews + HF_INTEGRATION_TEXTS + ["", "????", "2,000, ³,4 <eop>"]
     firsts, seconds = reviews[200:230], reviews[230:260]
     requests = {
         "texts": encoded(texts),
@@ -202,7 +196,8 @@ def test_an_int8_classifier_reloads_and_exports(tmp_path):
     logits = quantized.predict(reviews, verbose=0)
     float_logits = classifier.predict(reviews, verbose=0)
     change = np.abs(logits - float_logits).max()
-    assert 0 < change < 0.01  # int8 rounding of a tiny random model.
+    spread = float_logits.max() - float_logits.min()
+    assert 0 < change < 0.2 * spread  # int8 rounding: small, not none.
     quantized.save_to_preset(tmp_path / "int8")
     reloaded = keras_xlnet.XLNetClassifier.from_preset(str(tmp_path / "int8"))
     assert reloaded.logits_dense.quantization_mode == "int8"

@@ -75,7 +75,6 @@ def test_eval_mode_evaluates_the_newest_checkpoint(tmp_path):
 
 class ServedRegression(RegressionTask):
     def export_for_serving(self, model, folder):
-        os.makedirs(folder)
         np.save(os.path.join(folder, "kernel.npy"), model.get_weights()[0])
 
 
