@@ -213,7 +213,9 @@ def test_an_int8_classifier_reloads_and_exports(tmp_path):
         "seconds": encoded(reviews[2:4]),
     }
     served = serve(str(tmp_path / "saved_model"), tmp_path, requests)
-    np.testing.assert_allclose(served["logits"], logits, atol=1e-5)
+    # The backends' int8 kernels round differently (PyTorch: 2.4e-6 of
+    # logits near 10), hence a relative tolerance besides the absolute one.
+    np.testing.assert_allclose(served["logits"], logits, atol=1e-5, rtol=1e-5)
 
 
 def test_what_cannot_be_exported_is_named(tmp_path):
