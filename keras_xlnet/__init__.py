@@ -6,6 +6,10 @@ from keras_xlnet import preset_dispatch
 from keras_xlnet.models.input_checks import enable_input_checks
 from keras_xlnet.models.xlnet_backbone import XLNetBackbone
 from keras_xlnet.models.xlnet_classifier import XLNetClassifier
+from keras_xlnet.models.xlnet_permutation_lm import XLNetPermutationLM
+from keras_xlnet.models.xlnet_permutation_lm_preprocessor import (
+    XLNetPermutationLMPreprocessor,
+)
 from keras_xlnet.models.xlnet_text_classifier_preprocessor import (
     XLNetTextClassifierPreprocessor,
 )

@@ -107,7 +107,7 @@ def reference_fixture(layout):
     """`(checkpoint_folder, inputs, expected)` of a Model Garden fixture."""
     folder = shared_path("fixtures", "reference_checkpoints", layout)
     inputs = dict(np.load(folder / "inputs.npz"))
-    inputs.pop("labels")
+    inputs.pop("labels", None)
     return folder, inputs, dict(np.load(folder / "expected.npz"))
 
 
@@ -237,6 +237,8 @@ class HuggingFacePeer:
         if task == "classifier":
             hf_config.num_labels = 3
             model = transformers.XLNetForSequenceClassification(hf_config)
+        elif task == "lm":
+            model = transformers.XLNetLMHeadModel(hf_config)
         else:
             model = transformers.XLNetModel(hf_config)
         self.model = model.eval()
@@ -265,7 +267,8 @@ class HuggingFacePeer:
         if memory is not None or keep_memory:
             kwargs["use_mems"] = True
         for name, value in extra.items():
-            kwargs[name] = torch.tensor(value, dtype=torch.float32)
+            dtype = torch.long if name == "labels" else torch.float32
+            kwargs[name] = torch.tensor(value, dtype=dtype)
         with torch.no_grad():
             return self.model(**kwargs)
 

@@ -32,6 +32,10 @@ DOCUMENTED = {
         keras_xlnet.XLNetTextClassifierPreprocessor
     ),
     "XLNetClassifier": keras_xlnet.XLNetClassifier,
+    "XLNetPermutationLM": keras_xlnet.XLNetPermutationLM,
+    "XLNetPermutationLMPreprocessor": (
+        keras_xlnet.XLNetPermutationLMPreprocessor
+    ),
     "enable_input_checks": keras_xlnet.enable_input_checks,
 }
 # Helpers imported from their modules.

@@ -58,14 +58,20 @@ def main(argv=None):
     except (keras_xlnet.CheckpointError, FileExistsError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    task = "backbone + classifier" if loaded.classifier else "backbone"
+    task = (
+        "backbone + classifier"
+        if loaded.classifier
+        else "backbone + LM head"
+        if loaded.language_model
+        else "backbone"
+    )
     print(
         f"Converted {args.source} ({loaded.layout}, {task}, "
         f"{loaded.backbone.count_params():,} backbone parameters) "
         f"to {args.output_dir}"
     )
     if loaded.ignored:
-        print(f"Not loaded (training state / LM head): {loaded.ignored}")
+        print(f"Not loaded (training state, tied copies): {loaded.ignored}")
     return 0
 
 

@@ -10,6 +10,7 @@ import tempfile
 import warnings
 import zipfile
 
+import keras
 import numpy as np
 
 from keras_xlnet.checkpoints import configs
@@ -19,6 +20,10 @@ from keras_xlnet.checkpoints.readers import TFCheckpointReader
 from keras_xlnet.checkpoints.readers import open_huggingface_folder
 from keras_xlnet.models.xlnet_backbone import XLNetBackbone
 from keras_xlnet.models.xlnet_classifier import XLNetClassifier
+from keras_xlnet.models.xlnet_permutation_lm import XLNetPermutationLM
+from keras_xlnet.models.xlnet_permutation_lm_preprocessor import (
+    XLNetPermutationLMPreprocessor,
+)
 from keras_xlnet.models.xlnet_text_classifier_preprocessor import (
     XLNetTextClassifierPreprocessor,
 )
@@ -31,6 +36,7 @@ class LoadedCheckpoint:
 
     backbone: object
     classifier: object  # `XLNetClassifier`, or None without a head.
+    language_model: object  # `XLNetPermutationLM`, or None without one.
     layout: str
     ignored: list  # Source tensors deliberately not loaded.
     zero_filled: list  # Variables the source lacks, set to zeros.
@@ -182,16 +188,20 @@ def load_checkpoint(source, config=None, dtype=None, **backbone_overrides):
 
     Returns:
         A `LoadedCheckpoint`. Its `classifier` is set when the source holds
-        a sequence-classification head (summary + logits).
+        a sequence-classification head (summary + logits), else its
+        `language_model` when it holds the LM head's bias (pretraining
+        checkpoints: the release zips, tf-models-official's pretraining
+        model, Hugging Face's `XLNetLMHeadModel`).
     """
     with open_checkpoint(source, config) as (reader, kwargs):
         keys = reader.keys()
         layout = layouts.detect_layout(keys)
+        layouts.check_lm_projection(keys)
         kwargs = {**kwargs, **backbone_overrides}
         sources = layouts.tensor_sources(layout, keys, kwargs["num_layers"])
         backbone = XLNetBackbone(**kwargs, dtype=dtype)
         model = backbone
-        classifier = None
+        classifier = language_model = None
         if layouts.has_classification_head(sources):
             logits_key = next(
                 s.key for s in sources if s.target == "logits/bias"
@@ -199,15 +209,38 @@ def load_checkpoint(source, config=None, dtype=None, **backbone_overrides):
             num_classes = reader.shape(logits_key)[0]
             classifier = XLNetClassifier(backbone, num_classes=num_classes)
             model = classifier
+        elif layouts.has_lm_head(sources):
+            language_model = XLNetPermutationLM(backbone)
+            model = language_model
         variables = {v.path: v for v in model.weights}
         ignored, zero_filled = assign_weights(variables, reader, sources)
+        _check_tied_output(reader, keys, backbone)
     if zero_filled:
         warnings.warn(
             f"{source} holds no {zero_filled}; set to zeros. The two-stream "
             "query path (pretraining) needs trained values.",
             stacklevel=2,
         )
-    return LoadedCheckpoint(backbone, classifier, layout, ignored, zero_filled)
+    return LoadedCheckpoint(
+        backbone, classifier, language_model, layout, ignored, zero_filled
+    )
+
+
+def _check_tied_output(reader, keys, backbone):
+    """Refuses a Hugging Face LM whose output weight (`lm_loss.weight`)
+    is not the word embedding: our LM head ties them, as XLNet does."""
+    if "lm_loss.weight" not in keys:
+        return
+    output = reader.read("lm_loss.weight")
+    embedding = keras.ops.convert_to_numpy(backbone.token_embedding.embeddings)
+    if output.shape != embedding.shape or not np.array_equal(
+        output.astype(embedding.dtype), embedding
+    ):
+        raise CheckpointError(
+            "The checkpoint's LM output weight `lm_loss.weight` differs "
+            "from its word embedding; XLNet ties them, and so does "
+            "XLNetPermutationLM."
+        )
 
 
 def _tokenizer(vocabulary):
@@ -295,10 +328,15 @@ def convert_checkpoint(
             loaded.classifier.preprocessor = XLNetTextClassifierPreprocessor(
                 tokenizer
             )
+        if loaded.language_model is not None:
+            loaded.language_model.preprocessor = XLNetPermutationLMPreprocessor(
+                tokenizer
+            )
+    task = loaded.classifier or loaded.language_model
     staging = tempfile.mkdtemp(prefix=".converting-", dir=parent)
     try:
-        (loaded.classifier or loaded.backbone).save_to_preset(staging)
-        if tokenizer is not None and loaded.classifier is None:
+        (task or loaded.backbone).save_to_preset(staging)
+        if tokenizer is not None and task is None:
             tokenizer.save_to_preset(staging)
         os.replace(staging, output_dir)
     finally:

@@ -143,6 +143,7 @@ _LAYOUTS = {
         ),
         **_pair("summary", "model/sequnece_summary/summary/{w}", _DENSE),
         **_pair("logits", "model/classification_{task}/logit/{w}", _DENSE),
+        "lm_head/bias": "model/lm_loss/bias",
     },
     TF2_TFM230: {
         "token_embedding/embeddings": (
@@ -182,11 +183,12 @@ _LAYOUTS = {
             _NORM,
         ),
         **_TF_HEAD,
+        "lm_head/bias": "model/lmloss_layer/bias",
     },
     TF2_TFM240: {
         "token_embedding/embeddings": f"{_TFM240}/_embedding_layer/embeddings",
         "query_stream_embedding/mask_embedding": (
-            f"{_TFM240}/mask_emb",
+            f"{_TFM240}/mask_emb.Smask_emb",
             _flatten,
         ),
         "attention/content_bias": (
@@ -223,6 +225,7 @@ _LAYOUTS = {
             _NORM,
         ),
         **_TF_HEAD,
+        "lm_head/bias": "model/lmloss_layer/bias",
     },
     HUGGINGFACE: {
         "token_embedding/embeddings": "{prefix}word_embedding.weight",
@@ -261,12 +264,20 @@ _LAYOUTS = {
             _transpose,
         ),
         **_pair("logits", "logits_proj.{w}", ("weight", "bias"), _transpose),
+        "lm_head/bias": "lm_loss.bias",
     },
 }
 # Only these may be absent (tf-models-official >= 2.4 classifiers, the
 # fine-tuning-only checkpoints): the query stream is for pretraining.
 _OPTIONAL = ("query_stream_embedding/mask_embedding",)
 _HEAD_PREFIXES = ("summary/", "logits/")
+_LM_HEAD_PREFIX = "lm_head/"
+# The Model Garden's optional projection before the tied LM output
+# (`use_proj=True` of its `run_pretrain.py`), which our LM head lacks.
+_LM_PROJECTION = (
+    r"model/lmloss_layer/proj_layer(_norm)?/.*",
+    r"model/lm_loss/lm_projection/.*",
+)
 _PER_LAYER_PREFIXES = ("attention/", "ffn_")
 
 
@@ -312,16 +323,41 @@ def tensor_sources(layout, keys, num_layers):
                 )
             )
     logits_key = next(s.key for s in sources if s.target == "logits/kernel")
+    lm_bias_key = next(s.key for s in sources if s.target == "lm_head/bias")
     if logits_key not in keys:
         sources = [
             s for s in sources if not s.target.startswith(_HEAD_PREFIXES)
         ]
+    if logits_key in keys or lm_bias_key not in keys:
+        # A classifier's checkpoint builds the classifier (an LM bias
+        # beside it is ignored); without a bias there is no LM head.
+        sources = [
+            s for s in sources if not s.target.startswith(_LM_HEAD_PREFIX)
+        ]
     return sources
 
 
-# Tensors that are deliberately not loaded: training state and the LM head
-# (its weight is the tied embedding; its bias belongs to a task we do not
-# build here).
+def check_lm_projection(keys):
+    """Refuses a checkpoint whose LM head has the Model Garden's
+    projection (`use_proj=True`), naming its tensors."""
+    projection = sorted(
+        key
+        for key in keys
+        if any(re.fullmatch(pattern, key) for pattern in _LM_PROJECTION)
+    )
+    if projection:
+        raise CheckpointError(
+            "The checkpoint's LM head has a projection before the tied "
+            f"output ({projection}: the Model Garden's `use_proj=True`), "
+            "which XLNetPermutationLM does not have (the released XLNet "
+            "checkpoints and Hugging Face have none). Convert the "
+            "checkpoint's encoder alone by removing those tensors, or "
+            "train the LM head again."
+        )
+
+
+# Tensors that are deliberately not loaded: training state, Hugging Face's
+# copy of the tied LM weight, and an LM bias beside a classification head.
 _IGNORED = (
     r"_CHECKPOINTABLE_OBJECT_GRAPH",
     r"global_step",
@@ -342,3 +378,7 @@ def is_ignored(key):
 
 def has_classification_head(sources):
     return any(source.target.startswith("logits/") for source in sources)
+
+
+def has_lm_head(sources):
+    return any(source.target.startswith(_LM_HEAD_PREFIX) for source in sources)
