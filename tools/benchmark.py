@@ -253,22 +253,28 @@ def worker(name, repeats, remat, compiled):
     tokens = c["batch"] * c["length"]
     results = {}
     for kind, peers in runs.items():
-        for run in peers.values():  # Warm-up: compilation, allocator caches.
-            for _ in range(2):
-                run()
-        seconds = {peer: [] for peer in peers}
-        for _ in range(repeats):
-            for peer, run in peers.items():
-                start = time.perf_counter()
-                out = run()
-                if hasattr(out, "block_until_ready"):
-                    out.block_until_ready()
-                seconds[peer].append(time.perf_counter() - start)
         results[kind] = {
             peer: sorted(tokens / s for s in values)
-            for peer, values in seconds.items()
+            for peer, values in alternate(peers, repeats).items()
         }
     print("RESULT " + json.dumps(results))
+
+
+def alternate(peers, repeats, warmup=2):
+    """Seconds of each of `peers` (name: function), run in turn
+    `repeats` times after `warmup` calls each (compilation, caches)."""
+    for run in peers.values():
+        for _ in range(warmup):
+            run()
+    seconds = {peer: [] for peer in peers}
+    for _ in range(repeats):
+        for peer, run in peers.items():
+            start = time.perf_counter()
+            out = run()
+            if hasattr(out, "block_until_ready"):
+                out.block_until_ready()
+            seconds[peer].append(time.perf_counter() - start)
+    return seconds
 
 
 def main(argv=None):
