@@ -29,22 +29,26 @@ SPECIAL_TOKENS = {
 }
 
 
-def train_vocabulary(texts, model_prefix, vocabulary_size):
+def train_vocabulary(texts, model_prefix, vocabulary_size, **trainer_options):
     """Trains a small SentencePiece model with XLNet's special pieces.
 
     The pieces `<unk> <s> </s> <cls> <sep> <pad> <mask> <eod> <eop>` get
     ids 0-8 as in the released vocabulary. Meant for demos and tests; the
     released models come with their own `spiece.model`.
 
+    Args:
+        texts: iterable of strings.
+        model_prefix: path prefix of the `.model` and `.vocab` files.
+        vocabulary_size: int, at most (the limit is soft).
+        **trainer_options: other `SentencePieceTrainer.train` options, or
+            overrides of these (`model_type="bpe"`, say).
+
     Returns:
         The path of the `.model` file.
     """
     import sentencepiece
 
-    sentencepiece.SentencePieceTrainer.train(
-        sentence_iterator=iter(texts),
-        model_prefix=str(model_prefix),
-        vocab_size=vocabulary_size,
+    options = dict(
         hard_vocab_limit=False,
         model_type="unigram",
         unk_id=0,
@@ -54,6 +58,12 @@ def train_vocabulary(texts, model_prefix, vocabulary_size):
         control_symbols=["<cls>", "<sep>", "<pad>", "<mask>", "<eod>"],
         user_defined_symbols=["<eop>"],
         minloglevel=2,
+    )
+    sentencepiece.SentencePieceTrainer.train(
+        sentence_iterator=iter(texts),
+        model_prefix=str(model_prefix),
+        vocab_size=vocabulary_size,
+        **{**options, **trainer_options},
     )
     return f"{model_prefix}.model"
 

@@ -135,23 +135,16 @@ def test_a_vocabulary_the_graph_cannot_reproduce_is_named(
 ):
     """The Python path still tokenizes with it; the TensorFlow path says
     why it cannot, rather than giving other ids."""
-    import sentencepiece
+    from keras_xlnet.models.xlnet_tokenizer import train_vocabulary
 
-    prefix = tmp_path / "other"
-    sentencepiece.SentencePieceTrainer.train(
-        sentence_iterator=iter(imdb_texts()[:200]),
-        model_prefix=str(prefix),
-        vocab_size=600,
-        unk_id=0,
-        bos_id=1,
-        eos_id=2,
-        pad_id=-1,
-        control_symbols=["<cls>", "<sep>", "<pad>", "<mask>", "<eod>"],
-        user_defined_symbols=["<eop>"],
-        minloglevel=2,
+    vocabulary = train_vocabulary(
+        imdb_texts()[:200],
+        tmp_path / "other",
+        600,
+        hard_vocab_limit=True,
         **options,
     )
-    other = keras_xlnet.XLNetTokenizer(proto=str(prefix) + ".model")
+    other = keras_xlnet.XLNetTokenizer(proto=vocabulary)
     assert len(other("A great film.")) > 0
     with pytest.raises(ValueError, match=named):
         tf_path(other, ["A great film."])
