@@ -6,6 +6,7 @@ from keras_hub.models import CausalLM
 
 from keras_xlnet.layers.lm_head import XLNetLMHead
 from keras_xlnet.models.xlnet_backbone import XLNetBackbone
+from keras_xlnet.models.xlnet_backbone import next_memory
 from keras_xlnet.models.xlnet_permutation_lm_preprocessor import (
     XLNetPermutationLMPreprocessor,
 )
@@ -44,6 +45,58 @@ def _check_two_stream_inputs(inputs):
                 f"length] for target_mapping) for token_ids of shape "
                 f"{[batch, length]}. Received shape {list(shape)}."
             )
+
+
+class XLNetCarriedMemory(keras.layers.Layer):
+    """XLNet's memory between training steps, as a non-trainable weight
+    `[num_layers, batch, memory_length, hidden_dim]` (see
+    `XLNetPermutationLM.carry_memory`)."""
+
+    def __init__(
+        self,
+        num_layers,
+        batch_size,
+        memory_length,
+        hidden_dim,
+        reuse_length,
+        **kwargs,
+    ):
+        super().__init__(trainable=False, **kwargs)
+        self.shape = (num_layers, batch_size, memory_length, hidden_dim)
+        self.reuse_length = reuse_length
+
+    def build(self, input_shape=None):
+        self.memory = self.add_weight(
+            name="memory",
+            shape=self.shape,
+            initializer="zeros",
+            trainable=False,
+        )
+        self.built = True
+
+    def read(self, dtype):
+        """The memory of each layer, `[batch, memory_length, D]`."""
+        memory = ops.cast(self.memory, dtype)
+        return [memory[i] for i in range(self.shape[0])]
+
+    def update(self, layer_inputs, memory):
+        """Keeps each layer's next memory (`next_memory`)."""
+        batch_size = ops.shape(layer_inputs[0])[0]
+        if isinstance(batch_size, int) and batch_size != self.shape[1]:
+            raise ValueError(
+                f"The carried memory serves batches of {self.shape[1]} rows; "
+                f"this training batch has {batch_size}."
+            )
+        new = [
+            next_memory(
+                layer_input,
+                layer_memory,
+                memory_length=self.shape[2],
+                reuse_length=self.reuse_length,
+            )
+            for layer_input, layer_memory in zip(layer_inputs, memory)
+        ]
+        self.memory.assign(ops.cast(ops.stack(new), self.memory.dtype))
 
 
 class _TwoStreamLogits(keras.layers.Layer):
@@ -166,18 +219,57 @@ class XLNetPermutationLM(CausalLM):
             loss = permutation_lm_loss()
         super().compile(optimizer=optimizer, loss=loss, **kwargs)
 
+    def preprocess_samples(self, x, y=None, sample_weight=None):
+        """KerasHub's preprocessing of a batch; examples already made (a
+        dict with `token_ids`, the pretraining stream's, say) skip the
+        preprocessor."""
+        if isinstance(x, dict) and "token_ids" in x:
+            return keras.utils.pack_x_y_sample_weight(x, y, sample_weight)
+        return super().preprocess_samples(x, y, sample_weight)
+
+    def carry_memory(self, batch_size, memory_length, reuse_length):
+        """Carries XLNet's memory from each training step to the next, as
+        the original pretraining does: row `i` of a batch attends to the
+        states that row `i` of the previous batch left (the first
+        `reuse_length` positions of each layer's input, appended to the
+        memory and trimmed to the last `memory_length`); zeros before the
+        first step. The memory is a non-trainable weight (checkpoints hold
+        it, resumes continue it); it serves training steps of `batch_size`
+        rows only, other calls run without memory. Not part of the config:
+        a saved model does not carry it.
+        """
+        backbone = self.backbone
+        self.carried_memory = XLNetCarriedMemory(
+            backbone.num_layers,
+            batch_size,
+            memory_length,
+            backbone.hidden_dim,
+            reuse_length,
+            name="carried_memory",
+        )
+        self.carried_memory.build()
+        for attribute in ("train_function", "test_function"):
+            setattr(self, attribute, None)
+
     def _logits(self, inputs, training=None):
-        """The query stream's logits (no memory): the model's output."""
-        query_output = self.backbone._encode(
+        """The query stream's logits: the model's output."""
+        carried = getattr(self, "carried_memory", None)
+        use_memory = carried is not None and training
+        memory = carried.read(self.compute_dtype) if use_memory else None
+        outputs = self.backbone._encode(
             inputs["token_ids"],
             inputs["padding_mask"],
             inputs["segment_ids"],
+            memory=memory,
             perm_mask=inputs["perm_mask"],
             target_mapping=inputs["target_mapping"],
             training=training,
-        )["query_output"]
+            keep_layer_inputs=use_memory,
+        )
+        if use_memory:
+            carried.update(outputs["layer_inputs"], memory)
         return self.lm_head(
-            query_output, self.backbone.token_embedding.embeddings
+            outputs["query_output"], self.backbone.token_embedding.embeddings
         )
 
     def lm_outputs(self, inputs, memory=None, memory_mask=None, training=False):

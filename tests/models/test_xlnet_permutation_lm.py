@@ -321,3 +321,50 @@ def test_training_updates_the_backbone_and_the_bias():
     ]
     # Only the segment embedding of unused rows may stay (zero gradient).
     assert sum(changed) >= len(changed) - 2, changed
+
+
+def test_carried_memory_follows_the_steps_of_training():
+    """`carry_memory`: each training step attends to the memory the
+    previous step left, as chained `lm_outputs` calls give it (learning
+    rate 0, so the weights stay); calls outside training use none."""
+    backbone = keras_xlnet.XLNetBackbone(
+        **TINY_CONFIG,
+        memory_length=5,
+        reuse_length=4,
+        dropout=0.0,
+        attention_dropout=0.0,
+    )
+    lm = keras_xlnet.XLNetPermutationLM(backbone)
+    lm.carry_memory(batch_size=2, memory_length=5, reuse_length=4)
+    rng = np.random.default_rng(3)
+    batches = []
+    for _ in range(3):
+        inputs = hf_lm_inputs(rng)
+        inputs["padding_mask"][:] = 1
+        batches.append((inputs, rng.integers(10, 99, (2, 3))))
+    # Zeros before the first step, as the original's initial memory.
+    memory, expected_losses = [np.zeros((2, 5, 32), "float32")] * 2, []
+    for inputs, targets in batches:
+        outputs = lm.lm_outputs(inputs, memory=memory)
+        expected_losses.append(
+            loss_of(outputs["logits"], targets, np.ones((2, 3)))
+        )
+        memory = outputs["new_memory"]
+    lm.compile(optimizer=keras.optimizers.SGD(0.0))
+    losses = []
+    for x, y in batches:
+        lm.reset_metrics()
+        losses.append(float(lm.train_on_batch(x, y, return_dict=True)["loss"]))
+    np.testing.assert_allclose(losses, expected_losses, rtol=1e-5)
+    np.testing.assert_allclose(
+        numpy(lm.carried_memory.memory),
+        np.stack([numpy(m) for m in memory]),
+        atol=1e-5,
+    )
+    assert np.abs(numpy(memory[0])).sum() > 0
+    # Prediction and evaluation run without the carried memory.
+    np.testing.assert_allclose(
+        lm.predict(batches[0][0], verbose=0),
+        numpy(lm.lm_outputs(batches[0][0])["logits"]),
+        atol=1e-5,
+    )
