@@ -146,7 +146,7 @@ def load_texts(config):
     return imdb.read_aclimdb(root, "train"), imdb.read_aclimdb(root, "test")
 
 
-class ImdbTask(runner.Task):
+class ImdbTask(runner.WeightedAccuracyAndCrossEntropy, runner.Task):
     """Sentiment classification of IMDB reviews with `XLNetClassifier`.
 
     Args:
@@ -228,27 +228,6 @@ class ImdbTask(runner.Task):
 
     def loss(self):
         return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-
-    def metrics(self):
-        # Weighted by the examples' weights: the filling examples of the
-        # last evaluation batch count 0. Keras' own `val_loss` averages
-        # batches by their size, filling included, so the summary reports
-        # this weighted cross-entropy instead.
-        return [
-            keras.metrics.SparseCategoricalAccuracy(name="accuracy"),
-            keras.metrics.SparseCategoricalCrossentropy(
-                from_logits=True, name="cross_entropy"
-            ),
-        ]
-
-    def summary_metrics(self, evaluation):
-        return {
-            "loss": float(evaluation["cross_entropy"]),
-            "accuracy": float(evaluation["accuracy"]),
-        }
-
-    def export(self, model, folder):
-        model.save_to_preset(folder)
 
     def export_for_serving(self, model, folder):
         """The classifier as a SavedModel taking raw text

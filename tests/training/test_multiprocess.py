@@ -10,7 +10,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,8 +19,10 @@ import numpy as np
 import pytest
 from child_processes import DEADLINE
 from child_processes import finish
+from child_processes import free_ports
+from child_processes import process_env
 from child_processes import results
-from child_processes import start
+from child_processes import start_all
 
 import keras_xlnet
 from keras_xlnet.data import imdb
@@ -43,72 +44,6 @@ LAYOUTS = {"jax": ["data_parallel", "model_parallel"]}.get(
 pytestmark = pytest.mark.skipif(
     BACKEND == "torch", reason="several processes run on JAX or TensorFlow"
 )
-
-
-def free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def process_env(devices=1, index=None, count=None, port=None):
-    """The environment of process `index` of `count` (none: alone)."""
-    env = dict(
-        os.environ,
-        KERAS_BACKEND=BACKEND,
-        JAX_PLATFORMS="cpu",
-        CUDA_VISIBLE_DEVICES="",
-        XLA_FLAGS=os.environ.get("XLA_FLAGS", "")
-        + f" --xla_force_host_platform_device_count={devices}",
-    )
-    for name in [n for n in env if n.startswith("KERAS_DISTRIBUTION_")]:
-        del env[name]
-    env.pop("TF_CONFIG", None)
-    if count and BACKEND == "jax":
-        env.update(
-            KERAS_DISTRIBUTION_JOB_ADDRESSES=f"127.0.0.1:{port}",
-            KERAS_DISTRIBUTION_NUM_PROCESSES=str(count),
-            KERAS_DISTRIBUTION_PROCESS_ID=str(index),
-        )
-    elif count:
-        workers = [f"127.0.0.1:{port + i}" for i in range(count)]
-        env["TF_CONFIG"] = json.dumps(
-            {
-                "cluster": {"worker": workers},
-                "task": {"type": "worker", "index": index},
-            }
-        )
-    return env
-
-
-def free_ports(count):
-    """A first port of `count` consecutive free ones."""
-    for _ in range(100):
-        port = free_port()
-        if port + count < 65536 and all(
-            _is_free(port + i) for i in range(1, count)
-        ):
-            return port
-    raise RuntimeError(f"No {count} consecutive free ports.")
-
-
-def _is_free(port):
-    with socket.socket() as probe:
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-def start_all(command, count):
-    """`count` processes of `command` (one without the variables)."""
-    if count == 1:
-        envs = [process_env()]
-    else:
-        port = free_ports(count)
-        envs = [process_env(1, i, count, port) for i in range(count)]
-    return [start(command, env) for env in envs]
 
 
 def run(
