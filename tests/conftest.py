@@ -52,6 +52,8 @@ LONG_MODULES = (
     "test_multiprocess.py",
     "test_fault_tolerance.py",
     "test_distribution.py",
+    "test_pretraining_runs.py",
+    "test_pretraining.py",
 )
 
 

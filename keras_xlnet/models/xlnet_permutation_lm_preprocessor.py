@@ -223,6 +223,19 @@ class XLNetPermutationLMPreprocessor(Preprocessor):
         segment_ids = np.pad(
             segment_ids, (padding, 0), constant_values=PAD_SEGMENT_ID
         )
+        return self.sampled_example(token_ids, segment_ids, padding, rng)
+
+    def sampled_example(
+        self, token_ids, segment_ids, padding, rng, reverse=False
+    ):
+        """The example of a laid-out sequence (`padding` pad pieces on the
+        left): its targets sampled in the reuse part and in the rest,
+        then its factorization order (`data.permutation_sampling`).
+        `reverse`: spans sampled from the end, as the original samples the
+        backward rows of `bi_data`."""
+        settings = self.settings
+        length, reuse = settings.sequence_length, settings.reuse_length
+        tokenizer = self.tokenizer
         real = np.arange(length) >= padding
         functional = real & np.isin(
             token_ids, [tokenizer.sep_token_id, tokenizer.cls_token_id]
@@ -242,6 +255,7 @@ class XLNetPermutationLMPreprocessor(Preprocessor):
                 settings.mask_alpha,
                 settings.mask_beta,
                 settings.max_gram,
+                reverse=reverse,
             )
         example = sampling.two_stream_inputs(
             token_ids,
@@ -259,8 +273,9 @@ class XLNetPermutationLMPreprocessor(Preprocessor):
         )
         return example
 
-    def _examples(self, batch):
-        examples = [self.example(pieces) for pieces in batch]
+    def stack_examples(self, examples):
+        """Examples (dicts of arrays) as one batch of `_SHAPES` arrays."""
+        examples = list(examples)
         return {
             name: np.stack([e[name] for e in examples]).astype(dtype)
             for name, (dtype, _) in _SHAPES.items()
@@ -272,6 +287,30 @@ class XLNetPermutationLMPreprocessor(Preprocessor):
             x, arrays["target_ids"], arrays["target_mask"]
         )
 
+    def _in_graph(self, make, inputs, batch_size):
+        """`make(*inputs)` (NumPy, returning a `stack_examples` dict) as
+        TensorFlow ops with static shapes; `(x, y, target_mask)`."""
+        outputs = tf.numpy_function(
+            lambda *args: [make(*args)[name] for name in _SHAPES],
+            inputs,
+            [tf.as_dtype(dtype) for dtype, _ in _SHAPES.values()],
+            stateful=False,
+        )
+        arrays = {}
+        for (name, (_, shape)), output in zip(_SHAPES.items(), outputs):
+            sizes = [getattr(self.settings, size) for size in shape]
+            output.set_shape([batch_size] + sizes)
+            arrays[name] = output
+        return self._finish(arrays)
+
+    def batches_from_indices(self, indices, make_batch, batch_size):
+        """`indices` (a `tf.data.Dataset` of int64) mapped through
+        `make_batch` (index -> `stack_examples` dict) into `(x, y,
+        target_mask)` batches of `batch_size`."""
+        return indices.map(
+            lambda index: self._in_graph(make_batch, [index], batch_size)
+        )
+
     def call(self, x, y=None, sample_weight=None):
         if self._use_tf_workflow():
             return self._call_tf(x, y, sample_weight)
@@ -280,7 +319,7 @@ class XLNetPermutationLMPreprocessor(Preprocessor):
     def _call_python(self, x, y=None, sample_weight=None):
         _refuse_labels(y, sample_weight)
         pieces = self.tokenizer(_as_batch(x))
-        return self._finish(self._examples(pieces))
+        return self._finish(self.stack_examples(map(self.example, pieces)))
 
     def _call_tf(self, x, y=None, sample_weight=None):
         _refuse_labels(y, sample_weight)
@@ -290,24 +329,14 @@ class XLNetPermutationLMPreprocessor(Preprocessor):
 
         def make(values, row_splits):
             rows = np.split(values, row_splits[1:-1])
-            arrays = self._examples(rows)
-            return [arrays[name] for name in _SHAPES]
+            return self.stack_examples(map(self.example, rows))
 
-        outputs = tf.numpy_function(
-            make,
-            [pieces.flat_values, pieces.row_splits],
-            [tf.as_dtype(dtype) for dtype, _ in _SHAPES.values()],
-            stateful=False,
+        outputs = self._in_graph(
+            make, [pieces.flat_values, pieces.row_splits], pieces.shape[0]
         )
-        arrays = {}
-        for (name, (_, shape)), output in zip(_SHAPES.items(), outputs):
-            sizes = [self._size(s) for s in shape]
-            output.set_shape([pieces.shape[0]] + sizes)
-            arrays[name] = output[0] if unbatched else output
-        return self._finish(arrays)
-
-    def _size(self, name):
-        return getattr(self.settings, name)
+        if unbatched:
+            return tf.nest.map_structure(lambda t: t[0], outputs)
+        return outputs
 
     # === Generation ===
 

@@ -44,25 +44,24 @@ def demo_data():
     return splits[False], splits[True]
 
 
-def demo_classifier(train_texts, seed=0, dtype="float32"):
-    """A tiny XLNet with a SentencePiece vocabulary of 400 pieces trained
-    on `train_texts` (in a temporary folder, removed at once)."""
-    from keras_xlnet.models.xlnet_backbone import XLNetBackbone
-    from keras_xlnet.models.xlnet_classifier import XLNetClassifier
-    from keras_xlnet.models.xlnet_text_classifier_preprocessor import (
-        XLNetTextClassifierPreprocessor,
-    )
+def demo_tokenizer(texts):
+    """An `XLNetTokenizer` with a SentencePiece vocabulary of 400 pieces
+    trained on `texts` (in a temporary folder, removed at once)."""
     from keras_xlnet.models.xlnet_tokenizer import XLNetTokenizer
     from keras_xlnet.models.xlnet_tokenizer import train_vocabulary
 
     with tempfile.TemporaryDirectory(prefix="keras_xlnet_demo_") as folder:
-        path = train_vocabulary(
-            train_texts, os.path.join(folder, "demo_spiece"), 400
-        )
+        path = train_vocabulary(texts, os.path.join(folder, "demo_spiece"), 400)
         with open(path, "rb") as file:
-            tokenizer = XLNetTokenizer(proto=file.read())
+            return XLNetTokenizer(proto=file.read())
+
+
+def demo_backbone(tokenizer, seed=0, dtype="float32"):
+    """A tiny random XLNet (2 layers, hidden 32) for `tokenizer`."""
+    from keras_xlnet.models.xlnet_backbone import XLNetBackbone
+
     keras.utils.set_random_seed(seed)
-    backbone = XLNetBackbone(
+    return XLNetBackbone(
         vocabulary_size=tokenizer.vocabulary_size(),
         num_layers=2,
         num_heads=2,
@@ -70,8 +69,18 @@ def demo_classifier(train_texts, seed=0, dtype="float32"):
         intermediate_dim=64,
         dtype=dtype,
     )
+
+
+def demo_classifier(train_texts, seed=0, dtype="float32"):
+    """A tiny XLNet classifier with a vocabulary of `train_texts`."""
+    from keras_xlnet.models.xlnet_classifier import XLNetClassifier
+    from keras_xlnet.models.xlnet_text_classifier_preprocessor import (
+        XLNetTextClassifierPreprocessor,
+    )
+
+    tokenizer = demo_tokenizer(train_texts)
     return XLNetClassifier(
-        backbone,
+        demo_backbone(tokenizer, seed, dtype),
         num_classes=2,
         preprocessor=XLNetTextClassifierPreprocessor(tokenizer),
     )
