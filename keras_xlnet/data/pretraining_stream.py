@@ -112,7 +112,7 @@ class PretrainingStream:
             raise ValueError(
                 f"The documents hold {len(tokens)} pieces: {forward_rows} "
                 f"rows of {row_length}, fewer than the "
-                f"{settings.sequence_length + 1} one example needs. Give "
+                f"{settings.sequence_length} one example needs. Give "
                 "more text or a smaller batch_size or sequence_length."
             )
 
@@ -128,11 +128,11 @@ class PretrainingStream:
         pieces = iter(tokenizer(texts) if texts else [])
         tokens, sentence_ids, flag = [], [], False
         for sentence in sentences:
-            ids = (
-                [tokenizer.token_to_id("<eod>")]
-                if sentence is None
-                else [int(i) for i in next(pieces)]
-            )
+            if sentence is None:
+                # `<eod>` shares the id of the sentence before it.
+                ids, flag = [tokenizer.token_to_id("<eod>")], not flag
+            else:
+                ids = [int(i) for i in next(pieces)]
             if not ids:
                 continue
             tokens.extend(ids)

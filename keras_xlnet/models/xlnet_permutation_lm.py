@@ -50,7 +50,7 @@ def _check_two_stream_inputs(inputs):
 class XLNetCarriedMemory(keras.layers.Layer):
     """XLNet's memory between training steps, as a non-trainable weight
     `[num_layers, batch, memory_length, hidden_dim]` (see
-    `XLNetPermutationLM.carry_memory`)."""
+    `XLNetPermutationLM.use_pretraining_stream`)."""
 
     def __init__(
         self,
@@ -74,19 +74,20 @@ class XLNetCarriedMemory(keras.layers.Layer):
         )
         self.built = True
 
-    def read(self, dtype):
-        """The memory of each layer, `[batch, memory_length, D]`."""
-        memory = ops.cast(self.memory, dtype)
-        return [memory[i] for i in range(self.shape[0])]
-
-    def update(self, layer_inputs, memory):
-        """Keeps each layer's next memory (`next_memory`)."""
-        batch_size = ops.shape(layer_inputs[0])[0]
+    def read(self, dtype, token_ids):
+        """The memory of each layer, `[batch, memory_length, D]`, for a
+        training batch of `token_ids`."""
+        batch_size = ops.shape(token_ids)[0]
         if isinstance(batch_size, int) and batch_size != self.shape[1]:
             raise ValueError(
                 f"The carried memory serves batches of {self.shape[1]} rows; "
                 f"this training batch has {batch_size}."
             )
+        memory = ops.cast(self.memory, dtype)
+        return [memory[i] for i in range(self.shape[0])]
+
+    def update(self, layer_inputs, memory):
+        """Keeps each layer's next memory (`next_memory`)."""
         new = [
             next_memory(
                 layer_input,
@@ -149,6 +150,14 @@ class XLNetPermutationLM(CausalLM):
     states of earlier tokens are reused as memory, the last two tokens are
     recomputed at each step. Sampling follows `compile(sampler=...)`
     (KerasHub's samplers: `"greedy"`, `"top_k"`, `"top_p"`, `"beam"`...).
+    A batch generates from the end of its shortest prompt: the rest of a
+    longer prompt enters token by token, each seeing the tokens before it,
+    which differs from generating that prompt alone (prompt attention is
+    bidirectional): batch prompts of equal length for Hugging Face's
+    output.
+
+    `use_pretraining_stream()` lays out training steps as the original
+    pretraining: memory carried between steps, `bi_data`.
 
     Args:
         backbone: an `XLNetBackbone`.
@@ -227,27 +236,43 @@ class XLNetPermutationLM(CausalLM):
             return keras.utils.pack_x_y_sample_weight(x, y, sample_weight)
         return super().preprocess_samples(x, y, sample_weight)
 
-    def carry_memory(self, batch_size, memory_length, reuse_length):
-        """Carries XLNet's memory from each training step to the next, as
-        the original pretraining does: row `i` of a batch attends to the
-        states that row `i` of the previous batch left (the first
-        `reuse_length` positions of each layer's input, appended to the
-        memory and trimmed to the last `memory_length`); zeros before the
-        first step. The memory is a non-trainable weight (checkpoints hold
-        it, resumes continue it); it serves training steps of `batch_size`
-        rows only, other calls run without memory. Not part of the config:
-        a saved model does not carry it.
+    def use_pretraining_stream(
+        self, batch_size, memory_length=0, reuse_length=None, bi_data=False
+    ):
+        """Lays out training steps as the original pretraining does; other
+        calls (evaluation, prediction, generation) are unchanged: forward
+        positions, no memory.
+
+        With `memory_length`, XLNet's memory is carried from each training
+        step to the next: row `i` of a batch attends to the states that row
+        `i` of the previous batch left (the first `reuse_length` positions
+        of each layer's input, appended to the memory and trimmed to the
+        last `memory_length`); zeros before the first step. The memory is a
+        non-trainable weight (checkpoints hold it, resumes continue it) and
+        training batches must have `batch_size` rows. With `bi_data`, the
+        second half of each training batch reads backward (backward
+        relative positions; the rows are reversed text). Not part of the
+        config: a saved model has neither.
+
+        Args:
+            batch_size: int, rows per training step.
+            memory_length: int, memory positions per layer (0: none).
+            reuse_length: int, the positions of each step kept as memory.
+            bi_data: bool.
         """
         backbone = self.backbone
-        self.carried_memory = XLNetCarriedMemory(
-            backbone.num_layers,
-            batch_size,
-            memory_length,
-            backbone.hidden_dim,
-            reuse_length,
-            name="carried_memory",
-        )
-        self.carried_memory.build()
+        self.carried_memory = None
+        if memory_length:
+            self.carried_memory = XLNetCarriedMemory(
+                backbone.num_layers,
+                batch_size,
+                memory_length,
+                backbone.hidden_dim,
+                reuse_length,
+                name="carried_memory",
+            )
+            self.carried_memory.build()
+        self.backward_half = bi_data
         for attribute in ("train_function", "test_function"):
             setattr(self, attribute, None)
 
@@ -255,17 +280,28 @@ class XLNetPermutationLM(CausalLM):
         """The query stream's logits: the model's output."""
         carried = getattr(self, "carried_memory", None)
         use_memory = carried is not None and training
-        memory = carried.read(self.compute_dtype) if use_memory else None
-        outputs = self.backbone._encode(
-            inputs["token_ids"],
-            inputs["padding_mask"],
-            inputs["segment_ids"],
-            memory=memory,
-            perm_mask=inputs["perm_mask"],
-            target_mapping=inputs["target_mapping"],
-            training=training,
-            keep_layer_inputs=use_memory,
+        memory = None
+        if use_memory:
+            memory = carried.read(self.compute_dtype, inputs["token_ids"])
+        position_encoding = self.backbone.position_encoding
+        backbone_bi_data = position_encoding.bi_data
+        # Read when the step is traced (each compiled function once).
+        position_encoding.bi_data = backbone_bi_data or bool(
+            training and getattr(self, "backward_half", False)
         )
+        try:
+            outputs = self.backbone._encode(
+                inputs["token_ids"],
+                inputs["padding_mask"],
+                inputs["segment_ids"],
+                memory=memory,
+                perm_mask=inputs["perm_mask"],
+                target_mapping=inputs["target_mapping"],
+                training=training,
+                keep_layer_inputs=use_memory,
+            )
+        finally:
+            position_encoding.bi_data = backbone_bi_data
         if use_memory:
             carried.update(outputs["layer_inputs"], memory)
         return self.lm_head(

@@ -68,9 +68,17 @@ class PretrainingSettings:
                 f"{reuse_length} and sequence_length - reuse_length={rest}",
             ),
             (
-                num_predict > sequence_length,
-                f"num_predict={num_predict} exceeds sequence_length="
-                f"{sequence_length}",
+                num_predict - num_predict // 2 > reuse_length
+                or num_predict // 2 > rest,
+                f"num_predict={num_predict} asks for more targets than "
+                f"there are positions: {num_predict - num_predict // 2} in "
+                f"the reuse part of {reuse_length}, {num_predict // 2} in "
+                f"the rest of {rest}",
+            ),
+            (
+                mask_beta > mask_alpha,
+                f"mask_beta={mask_beta} exceeds mask_alpha={mask_alpha}: "
+                "a span of one piece would have no context",
             ),
         ]
         for failed, problem in problems:
@@ -91,16 +99,19 @@ class PretrainingSettings:
 class XLNetPermutationLMPreprocessor(Preprocessor):
     """Texts into XLNet's pretraining examples, one example per text.
 
-    Each text's pieces fill `reuse_length` positions (the part whose
-    states a next step could keep as memory), then `A <sep> B <sep>
-    <cls>`, B continuing A after a random cut; a shorter text is padded
-    on the left, a longer one keeps its first `sequence_length - 3`
-    pieces (KerasHub's convention). Targets are sampled as the original
-    pretraining data: spans of whole-word starts (`mask_alpha`,
-    `mask_beta`, up to `max_gram` pieces), `num_predict - num_predict //
-    2` of them in the reuse part and `num_predict // 2` in the rest, never
-    `<sep>`, `<cls>` or padding; the factorization order is drawn per
-    block of `perm_size` (`data.permutation_sampling`).
+    Each text becomes `A <sep> B <sep> <cls>` over `sequence_length`
+    positions, B continuing A after a random cut past the first
+    `reuse_length` positions (the part whose states a next step could
+    keep as memory); a shorter text is padded on the left (its reuse part
+    then holds padding first), a longer one keeps its first
+    `sequence_length - 3` pieces (KerasHub's convention). Targets are
+    sampled as the original pretraining data: spans of whole-word starts
+    (`mask_alpha`, `mask_beta`, up to `max_gram` pieces), `num_predict -
+    num_predict // 2` of them in the reuse part and `num_predict // 2` in
+    the rest (of a part partly padded, the share of its real pieces: a
+    short text keeps the density of targets), never `<sep>`, `<cls>` or
+    padding; the factorization order is drawn per block of `perm_size`
+    (`data.permutation_sampling`).
 
     An example's random draws depend on the seed and the text's pieces
     alone, so that the same text gives the same example eagerly, in
@@ -248,9 +259,11 @@ class XLNetPermutationLMPreprocessor(Preprocessor):
             first_real = max(padding - part.start, 0)
             span = slice(part.start + first_real, part.stop)
             size = span.stop - span.start
+            # A part partly padded gets targets at the same density.
+            goal = round(goal * size / (part.stop - part.start))
             is_target[span] = sampling.sample_span_targets(
                 word_starts[span],
-                min(goal, size),
+                goal,
                 rng,
                 settings.mask_alpha,
                 settings.mask_beta,

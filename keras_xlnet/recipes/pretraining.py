@@ -16,6 +16,7 @@ fine-tunes) into `model_dir`.
 import dataclasses
 import glob
 import os
+import re
 import typing
 
 import keras
@@ -100,8 +101,8 @@ class PretrainConfig(RunConfig):
 
 def read_documents(data_dir):
     """The documents of the `.txt` files under `data_dir`: each file, cut
-    at blank lines (the original's format: one sentence per line, a blank
-    line between documents)."""
+    at blank (or whitespace-only) lines (the original's format: one
+    sentence per line, a blank line between documents)."""
     paths = sorted(
         glob.glob(os.path.join(data_dir, "**", "*.txt"), recursive=True)
     )
@@ -112,7 +113,9 @@ def read_documents(data_dir):
         with open(path, encoding="utf-8") as file:
             text = file.read()
         documents.extend(
-            part.strip() for part in text.split("\n\n") if part.strip()
+            part.strip()
+            for part in re.split(r"\n[ \t\r\f\v]*\n", text)
+            if part.strip()
         )
     return documents
 
@@ -196,19 +199,30 @@ class PretrainTask(runner.WeightedAccuracyAndCrossEntropy, runner.Task):
         return self._split
 
     def build_model(self, dtype):
-        config = self.config
+        return self._build(dtype, self.config)
+
+    def build_model_of_run(self, dtype, settings):
+        """The model of the run that wrote a checkpoint: its carried
+        memory has the shape of that run's batches."""
+        names = [n for n in PretrainConfig.RESUME_SETTINGS if n in settings]
+        run = dataclasses.replace(
+            self.config, **{n: settings[n] for n in names if n != "dtype"}
+        )
+        return self._build(dtype, run)
+
+    def _build(self, dtype, run):
         self._documents()  # Bad data ends the run before any download.
         model = self.build_language_model(dtype)
         if model.preprocessor is None:
             raise RunError("The model has no preprocessor (tokenizer).")
-        set_bi_data(model.backbone, config.bi_data)
-        if config.memory_length:
+        if run.memory_length or run.bi_data:
             _check_whole_batches()
-            model.carry_memory(
-                config.micro_batch_size,
-                config.memory_length,
-                config.reuse_length,
-            )
+        model.use_pretraining_stream(
+            run.micro_batch_size,
+            run.memory_length,
+            run.reuse_length,
+            run.bi_data,
+        )
         return model
 
     def loss(self):
@@ -246,15 +260,15 @@ class PretrainTask(runner.WeightedAccuracyAndCrossEntropy, runner.Task):
         )
 
     def export(self, model, folder):
-        """The trained model as a preset, without the run's carried memory
-        and with forward positions (`bi_data` off), as fine-tuning and
-        generation expect."""
+        """The trained model as a preset, without the run's layout of
+        training steps (memory, `bi_data`)."""
         trained_model(model).save_to_preset(folder)
 
 
 def _check_whole_batches():
     """Refuses a TensorFlow strategy that splits each batch over replicas:
-    the carried memory holds the rows of the whole batch."""
+    the carried memory holds the rows of the whole batch, and `bi_data`
+    reads its second half backward."""
     if keras.config.backend() != "tensorflow":
         return
     if not tf.distribute.has_strategy():
@@ -262,9 +276,10 @@ def _check_whole_batches():
     replicas = tf.distribute.get_strategy().num_replicas_in_sync
     if replicas > 1:
         raise RunError(
-            f"Memory across steps needs whole batches; this TensorFlow "
-            f"strategy splits each batch over {replicas} replicas. Use the "
-            "JAX backend's distribution or --memory-length 0."
+            "Memory across steps and bi_data need whole batches; this "
+            f"TensorFlow strategy splits each batch over {replicas} "
+            "replicas. Use the JAX backend's distribution, or "
+            "--memory-length 0 --no-bi-data."
         )
 
 
@@ -276,24 +291,13 @@ def _weighted(preprocessor):
     return weighted
 
 
-def set_bi_data(backbone, bi_data):
-    """Sets whether the backbone reads the second half of a batch
-    backward (`bi_data`)."""
-    backbone.bi_data = bi_data
-    backbone.position_encoding.bi_data = bi_data
-
-
 def trained_model(model):
-    """A copy of the trained `XLNetPermutationLM` as a preset holds it:
-    the same weights and preprocessor, `bi_data` off, no carried memory."""
-    from keras_xlnet.models.xlnet_backbone import XLNetBackbone
+    """The trained `XLNetPermutationLM` as a preset holds it: the same
+    backbone, LM head and preprocessor, without the layout of training
+    steps (`use_pretraining_stream`)."""
     from keras_xlnet.models.xlnet_permutation_lm import XLNetPermutationLM
 
-    backbone = XLNetBackbone.from_config(
-        {**model.backbone.get_config(), "bi_data": False}
-    )
-    backbone.set_weights(model.backbone.get_weights())
-    copy = XLNetPermutationLM(backbone, preprocessor=model.preprocessor)
+    copy = XLNetPermutationLM(model.backbone, preprocessor=model.preprocessor)
     copy.lm_head.set_weights(model.lm_head.get_weights())
     return copy
 

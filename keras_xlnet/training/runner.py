@@ -53,6 +53,12 @@ class Task:
             "checkpoint."
         )
 
+    def build_model_of_run(self, dtype, settings):
+        """The model that a checkpoint of a run with `settings` (its
+        recorded settings, a dict) restores into, for `--mode eval` and
+        `export_only`; `build_model(dtype)` by default."""
+        return self.build_model(dtype)
+
     def loss(self):
         raise NotImplementedError
 
@@ -308,7 +314,7 @@ def _trained_model(task, scope, checkpoints, dtype):
     keras.utils.set_random_seed(config.seed)
     with scope:
         if interval:
-            model = task.build_model(dtype)
+            model = task.build_model_of_run(dtype, recorded)
         else:
             model = task.build_trained_model(dtype)
         _compile_and_restore(

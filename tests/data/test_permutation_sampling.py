@@ -167,6 +167,15 @@ def test_examples_of_the_reviews_follow_the_original_layout():
         )
         assert real[positions].all()
         assert not np.isin(token_ids[positions], [sep, cls]).any()
+        # Targets at most at the density of a full example, per part.
+        for part, goal in zip(
+            (slice(0, REUSE), slice(REUSE, SEQUENCE_LENGTH)),
+            (NUM_PREDICT - NUM_PREDICT // 2, NUM_PREDICT // 2),
+        ):
+            share = real[part].mean()
+            assert np.isin(
+                positions, np.arange(SEQUENCE_LENGTH)[part]
+            ).sum() <= (round(goal * share))
         if real.all():
             full += 1
             # Both goals met but for picks of <sep>/<cls>, dropped after.
@@ -209,6 +218,8 @@ def test_eager_and_tf_data_give_identical_examples():
         ({"reuse_length": 100}, "perm_size=256 must divide"),
         ({"sequence_length": 258}, "no room"),
         ({"num_predict": 0}, "positive integer"),
+        ({"num_predict": 514}, "257 in the reuse part of 256"),
+        ({"mask_beta": 7}, "mask_beta=7 exceeds mask_alpha=6"),
         ({"seed": -1}, "seed"),
     ],
 )

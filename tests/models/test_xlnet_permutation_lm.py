@@ -323,19 +323,28 @@ def test_training_updates_the_backbone_and_the_bias():
     assert sum(changed) >= len(changed) - 2, changed
 
 
-def test_carried_memory_follows_the_steps_of_training():
-    """`carry_memory`: each training step attends to the memory the
-    previous step left, as chained `lm_outputs` calls give it (learning
-    rate 0, so the weights stay); calls outside training use none."""
-    backbone = keras_xlnet.XLNetBackbone(
-        **TINY_CONFIG,
+@pytest.mark.parametrize("bi_data", [False, True])
+def test_training_steps_follow_the_pretraining_stream(bi_data):
+    """`use_pretraining_stream`: each training step attends to the memory
+    the previous step left, and with `bi_data` reads its second half
+    backward, as chained `lm_outputs` calls of a `bi_data` backbone with
+    the same weights give it (learning rate 0, so the weights stay);
+    prediction and evaluation read forward, without memory."""
+    config = dict(
+        TINY_CONFIG,
         memory_length=5,
         reuse_length=4,
         dropout=0.0,
         attention_dropout=0.0,
     )
-    lm = keras_xlnet.XLNetPermutationLM(backbone)
-    lm.carry_memory(batch_size=2, memory_length=5, reuse_length=4)
+    lm = keras_xlnet.XLNetPermutationLM(keras_xlnet.XLNetBackbone(**config))
+    lm.use_pretraining_stream(
+        batch_size=2, memory_length=5, reuse_length=4, bi_data=bi_data
+    )
+    reference = keras_xlnet.XLNetPermutationLM(
+        keras_xlnet.XLNetBackbone(**config, bi_data=bi_data)
+    )
+    reference.set_weights(lm.get_weights()[:-1])  # All but the memory.
     rng = np.random.default_rng(3)
     batches = []
     for _ in range(3):
@@ -345,7 +354,7 @@ def test_carried_memory_follows_the_steps_of_training():
     # Zeros before the first step, as the original's initial memory.
     memory, expected_losses = [np.zeros((2, 5, 32), "float32")] * 2, []
     for inputs, targets in batches:
-        outputs = lm.lm_outputs(inputs, memory=memory)
+        outputs = reference.lm_outputs(inputs, memory=memory)
         expected_losses.append(
             loss_of(outputs["logits"], targets, np.ones((2, 3)))
         )
@@ -362,12 +371,15 @@ def test_carried_memory_follows_the_steps_of_training():
         atol=1e-5,
     )
     assert np.abs(numpy(memory[0])).sum() > 0
-    # Prediction and evaluation run without the carried memory.
+    # Prediction and evaluation: forward, no memory; training unchanged.
+    forward = numpy(lm.lm_outputs(batches[0][0])["logits"])
     np.testing.assert_allclose(
-        lm.predict(batches[0][0], verbose=0),
-        numpy(lm.lm_outputs(batches[0][0])["logits"]),
-        atol=1e-5,
+        lm.predict(batches[0][0], verbose=0), forward, atol=1e-5
     )
+    evaluated = lm.evaluate(*batches[0], verbose=0, return_dict=True)
+    expected = loss_of(forward, batches[0][1], np.ones((2, 3)))
+    np.testing.assert_allclose(evaluated["loss"], expected, rtol=1e-5)
+    assert not lm.backbone.position_encoding.bi_data
 
 
 @pytest.mark.parametrize("sampler", ["greedy", "top_k", "top_p", "beam"])

@@ -1,9 +1,13 @@
-"""Continued pretraining on the runner: a killed run resumes to the very
-same end, memory included; two JAX processes train as one."""
+"""Continued pretraining on the runner and through `tools/pretrain.py`: a
+killed run resumes to the very same end, memory included; two JAX
+processes train as one."""
 
+import json
 import os
 import signal
+import subprocess
 import sys
+import time
 
 import keras
 import numpy as np
@@ -13,8 +17,11 @@ from child_processes import finish
 from child_processes import results
 from child_processes import start
 from child_processes import start_all
+from conftest import REPO_ROOT
 
 import keras_xlnet
+from keras_xlnet.recipes import pretraining
+from keras_xlnet.recipes import pretraining_demo
 
 SCRIPT = os.path.join(os.path.dirname(__file__), "pretrain_run.py")
 
@@ -90,3 +97,69 @@ def test_two_processes_equal_one_process(tmp_path):
         preset_weights(tmp_path / "one"), preset_weights(tmp_path / "two")
     ):
         np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+def tool_flags(model_dir, preset, data_dir):
+    return [
+        sys.executable,
+        str(REPO_ROOT / "tools" / "pretrain.py"),
+        "--model-dir", str(model_dir),
+        "--preset", str(preset),
+        "--data-dir", str(data_dir),
+        "--sequence-length", "32",
+        "--reuse-length", "16",
+        "--memory-length", "24",
+        "--perm-size", "8",
+        "--num-predict", "6",
+        "--batch-size", "8",
+        "--train-steps", "40",
+        "--eval-every", "4",
+        "--warmup-steps", "1",
+        "--learning-rate", "1e-3",
+        "--eval-batch-size", "4",
+        "--dtype", "float32",
+        "--distribution", "none",
+    ]  # fmt: skip
+
+
+def test_the_tool_killed_at_any_moment_resumes_to_the_same_end(tmp_path):
+    """`tools/pretrain.py` SIGKILLed from outside once its first checkpoint
+    is complete (wherever it is then), then `--resume`d: the trained
+    preset and the evaluation equal an uninterrupted run's bit for bit
+    (the weights after the resume depend on the restored memory)."""
+    config = pretraining.PretrainConfig(
+        sequence_length=32, reuse_length=16, perm_size=8, num_predict=6
+    )
+    documents = pretraining_demo.demo_documents()
+    pretraining_demo.demo_language_model(config, documents).save_to_preset(
+        str(tmp_path / "tiny")
+    )
+    (tmp_path / "texts").mkdir()
+    (tmp_path / "texts" / "reviews.txt").write_text("\n\n".join(documents))
+    flags = [tmp_path / "tiny", tmp_path / "texts"]
+    straight = start(tool_flags(tmp_path / "straight", *flags))
+    killed_dir = tmp_path / "killed"
+    with open(tmp_path / "killed.log", "w") as log:
+        killed = subprocess.Popen(
+            tool_flags(killed_dir, *flags), stdout=log, stderr=log
+        )
+        end = time.monotonic() + DEADLINE
+        while not (killed_dir / "checkpoints" / "1").is_dir():
+            assert killed.poll() is None, (tmp_path / "killed.log").read_text()
+            assert time.monotonic() < end
+            time.sleep(0.05)
+        killed.send_signal(signal.SIGKILL)
+        killed.wait()
+    assert not (killed_dir / "metrics.json").exists()  # Killed mid-run.
+    resumed = start(tool_flags(killed_dir, *flags) + ["--resume"])
+    for code, out, err in finish([straight, resumed]):
+        assert code == 0, err[-2000:]
+    metrics = [
+        json.loads((folder / "metrics.json").read_text())
+        for folder in (tmp_path / "straight", killed_dir)
+    ]
+    assert metrics[0]["eval_metrics"] == metrics[1]["eval_metrics"]
+    for a, b in zip(
+        preset_weights(tmp_path / "straight"), preset_weights(killed_dir)
+    ):
+        np.testing.assert_array_equal(a, b)
