@@ -210,6 +210,11 @@ class PretrainTask(runner.WeightedAccuracyAndCrossEntropy, runner.Task):
         )
         return self._build(dtype, run)
 
+    def build_trained_model(self, dtype):
+        """`--mode eval` without a checkpoint: `--preset` as it is (a
+        baseline for a run, or a run's `<model-dir>/preset`)."""
+        return self._build(dtype, self.config)
+
     def _build(self, dtype, run):
         self._documents()  # Bad data ends the run before any download.
         model = self.build_language_model(dtype)

@@ -1,6 +1,7 @@
 """Continued pretraining: the data stream of the original pretraining, the
 task on the runner and `tools/pretrain.py`, offline."""
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -425,7 +426,7 @@ def test_pretraining_on_a_domain_helps_fine_tuning_on_it(tmp_path):
     assert with_pretraining >= 0.9 and with_pretraining > without + 0.3
 
 
-def test_eval_mode_evaluates_a_checkpoint_with_other_batch_settings(tmp_path):
+def test_eval_mode_evaluates_a_checkpoint_or_the_preset(tmp_path):
     """`--mode eval` restores the checkpoint into the model of its run
     (the carried memory's rows are the run's batch), whatever the batch
     settings given now, and reproduces the run's evaluation."""
@@ -445,3 +446,9 @@ def test_eval_mode_evaluates_a_checkpoint_with_other_batch_settings(tmp_path):
     evaluated = runner.run(pretraining_demo.demo_task(config))
     assert evaluated["evaluated"] == "checkpoint 1"
     assert evaluated["eval_metrics"] == trained["eval_metrics"]
+    # Without a checkpoint: the preset as it is (here the demo's fresh
+    # model), a baseline.
+    fresh = dataclasses.replace(config, model_dir=str(tmp_path / "none"))
+    baseline = runner.run(pretraining_demo.demo_task(fresh))
+    assert baseline["evaluated"] == "preset"
+    assert baseline["eval_metrics"] != trained["eval_metrics"]
