@@ -76,8 +76,9 @@ class PretrainingStream:
         preprocessor: an `XLNetPermutationLMPreprocessor` (tokenizer and
             sampling settings).
         batch_size: int, rows per batch (even with `bi_data`).
-        bi_data: bool, the second half of the rows read backward (the
-            backbone must have `bi_data=True`).
+        bi_data: bool, the second half of the rows read backward (train
+            with `XLNetPermutationLM.use_pretraining_stream(...,
+            bi_data=True)`).
         seed: int.
     """
 

@@ -251,8 +251,10 @@ class XLNetPermutationLM(CausalLM):
         non-trainable weight (checkpoints hold it, resumes continue it) and
         training batches must have `batch_size` rows. With `bi_data`, the
         second half of each training batch reads backward (backward
-        relative positions; the rows are reversed text). Not part of the
-        config: a saved model has neither.
+        relative positions; the rows are reversed text). A backbone made
+        with `bi_data=True` is set to forward positions: the layout
+        decides. Not part of the config: a saved model has neither. Call
+        once, before training.
 
         Args:
             batch_size: int, rows per training step.
@@ -260,7 +262,12 @@ class XLNetPermutationLM(CausalLM):
             reuse_length: int, the positions of each step kept as memory.
             bi_data: bool.
         """
+        if hasattr(self, "backward_half"):
+            raise ValueError(
+                "use_pretraining_stream() was called on this model already."
+            )
         backbone = self.backbone
+        backbone.bi_data = backbone.position_encoding.bi_data = False
         self.carried_memory = None
         if memory_length:
             self.carried_memory = XLNetCarriedMemory(
@@ -286,9 +293,8 @@ class XLNetPermutationLM(CausalLM):
         position_encoding = self.backbone.position_encoding
         backbone_bi_data = position_encoding.bi_data
         # Read when the step is traced (each compiled function once).
-        position_encoding.bi_data = backbone_bi_data or bool(
-            training and getattr(self, "backward_half", False)
-        )
+        if training and getattr(self, "backward_half", False):
+            position_encoding.bi_data = True
         try:
             outputs = self.backbone._encode(
                 inputs["token_ids"],

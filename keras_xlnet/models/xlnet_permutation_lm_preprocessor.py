@@ -100,10 +100,11 @@ class XLNetPermutationLMPreprocessor(Preprocessor):
     """Texts into XLNet's pretraining examples, one example per text.
 
     Each text becomes `A <sep> B <sep> <cls>` over `sequence_length`
-    positions, B continuing A after a random cut past the first
-    `reuse_length` positions (the part whose states a next step could
-    keep as memory); a shorter text is padded on the left (its reuse part
-    then holds padding first), a longer one keeps its first
+    positions, B continuing A after a random cut past its first
+    `reuse_length` pieces (a text no longer than that has an empty B); the
+    first `reuse_length` positions are the part whose states a next step
+    could keep as memory. A shorter text is padded on the left (its reuse
+    part then holds padding first), a longer one keeps its first
     `sequence_length - 3` pieces (KerasHub's convention). Targets are
     sampled as the original pretraining data: spans of whole-word starts
     (`mask_alpha`, `mask_beta`, up to `max_gram` pieces), `num_predict -

@@ -165,17 +165,16 @@ class PretrainTask(runner.WeightedAccuracyAndCrossEntropy, runner.Task):
 
     def __init__(self, config, build_language_model=None, documents=None):
         super().__init__(config)
-        self.build_language_model = build_language_model or self._from_preset
+        self.build_language_model = build_language_model
         self.documents = documents
         self._split = None
 
-    def _from_preset(self, dtype):
+    def _from_preset(self, dtype, config):
         from keras_xlnet.models.xlnet_permutation_lm import XLNetPermutationLM
         from keras_xlnet.models.xlnet_permutation_lm_preprocessor import (
             XLNetPermutationLMPreprocessor,
         )
 
-        config = self.config
         try:
             preprocessor = XLNetPermutationLMPreprocessor.from_preset(
                 config.preset, seed=config.seed, **config.sampling_settings()
@@ -199,11 +198,15 @@ class PretrainTask(runner.WeightedAccuracyAndCrossEntropy, runner.Task):
         return self._split
 
     def build_model(self, dtype):
-        return self._build(dtype, self.config)
+        config = self.config
+        if config.memory_length or config.bi_data:
+            _check_whole_batches()
+        return self._build(dtype, config)
 
     def build_model_of_run(self, dtype, settings):
-        """The model of the run that wrote a checkpoint: its carried
-        memory has the shape of that run's batches."""
+        """The model of the run that wrote a checkpoint (its preset,
+        sampling settings and carried memory, whose rows are that run's
+        batch), for evaluation or export."""
         names = [n for n in PretrainConfig.RESUME_SETTINGS if n in settings]
         run = dataclasses.replace(
             self.config, **{n: settings[n] for n in names if n != "dtype"}
@@ -216,12 +219,15 @@ class PretrainTask(runner.WeightedAccuracyAndCrossEntropy, runner.Task):
         return self._build(dtype, self.config)
 
     def _build(self, dtype, run):
+        """The language model of the settings `run`, laid out for its
+        training steps."""
         self._documents()  # Bad data ends the run before any download.
-        model = self.build_language_model(dtype)
+        if self.build_language_model is None:
+            model = self._from_preset(dtype, run)
+        else:
+            model = self.build_language_model(dtype)
         if model.preprocessor is None:
             raise RunError("The model has no preprocessor (tokenizer).")
-        if run.memory_length or run.bi_data:
-            _check_whole_batches()
         model.use_pretraining_stream(
             run.micro_batch_size,
             run.memory_length,

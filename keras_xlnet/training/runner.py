@@ -290,9 +290,11 @@ def _logs(model_dir, chief):
     return [keras.callbacks.TensorBoard(os.path.join(model_dir, "logs"))]
 
 
-def _trained_model(task, scope, checkpoints, dtype):
+def _trained_model(task, checkpoints, dtype):
     """The newest checkpoint of `model_dir` (without one, the task's
-    trained model), compiled: `(model, "checkpoint N" or "preset")`."""
+    trained model), compiled: `(model, "checkpoint N" or "preset")`. Call
+    within the run's scope (a TensorFlow strategy's scope is entered
+    once)."""
     config = task.config
     _check_model_dir(config.model_dir)
     interval = processes.agree(
@@ -312,14 +314,11 @@ def _trained_model(task, scope, checkpoints, dtype):
             },
         )
     keras.utils.set_random_seed(config.seed)
-    with scope:
-        if interval:
-            model = task.build_model_of_run(dtype, recorded)
-        else:
-            model = task.build_trained_model(dtype)
-        _compile_and_restore(
-            task, model, optimizer_config, checkpoints, interval
-        )
+    if interval:
+        model = task.build_model_of_run(dtype, recorded)
+    else:
+        model = task.build_trained_model(dtype)
+    _compile_and_restore(task, model, optimizer_config, checkpoints, interval)
     return model, f"checkpoint {interval}" if interval else "preset"
 
 
@@ -327,8 +326,8 @@ def _evaluate(task, scope, checkpoints, dtype, chief):
     """`--mode eval`: the trained model (`_trained_model`) on the
     evaluation data; the summary goes to `model_dir/eval/metrics.json`."""
     config = task.config
-    model, source = _trained_model(task, scope, checkpoints, dtype)
     with scope:
+        model, source = _trained_model(task, checkpoints, dtype)
         evaluation = model.evaluate(
             _for_this_process(
                 task.evaluation_batches(model), config.eval_batch_size
@@ -349,7 +348,8 @@ def _evaluate(task, scope, checkpoints, dtype, chief):
 def _export_only(task, scope, checkpoints, dtype, chief):
     """`--mode export_only`: the trained model (`_trained_model`) exported
     for serving into `<export_dir>/<version>`."""
-    model, source = _trained_model(task, scope, checkpoints, dtype)
+    with scope:
+        model, source = _trained_model(task, checkpoints, dtype)
     summary = {"exported": source, "total_training_steps": _steps(model)}
 
     def write():

@@ -431,3 +431,26 @@ def test_generation_stops_at_a_stop_token(hf_peer):
     np.testing.assert_array_equal(
         numpy(stopped["token_ids"])[0, : end + 1], full[: end + 1]
     )
+
+
+def test_the_stream_layout_decides_bi_data_and_is_set_once():
+    """A backbone made with `bi_data=True` reads forward outside training
+    steps and saves as forward; a second layout is refused."""
+    config = dict(TINY_CONFIG, dropout=0.0, attention_dropout=0.0)
+    lm = keras_xlnet.XLNetPermutationLM(
+        keras_xlnet.XLNetBackbone(**config, bi_data=True)
+    )
+    forward = keras_xlnet.XLNetPermutationLM(
+        keras_xlnet.XLNetBackbone(**config)
+    )
+    forward.set_weights(lm.get_weights())
+    lm.use_pretraining_stream(batch_size=2)
+    assert lm.backbone.get_config()["bi_data"] is False
+    inputs = hf_lm_inputs(np.random.default_rng(4))
+    np.testing.assert_allclose(
+        lm.predict(inputs, verbose=0),
+        forward.predict(inputs, verbose=0),
+        atol=1e-6,
+    )
+    with pytest.raises(ValueError, match="called on this model already"):
+        lm.use_pretraining_stream(batch_size=2)

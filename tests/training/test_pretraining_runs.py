@@ -25,7 +25,7 @@ from keras_xlnet.recipes import pretraining_demo
 
 SCRIPT = os.path.join(os.path.dirname(__file__), "pretrain_run.py")
 
-pytestmark = pytest.mark.skipif(
+jax_only = pytest.mark.skipif(
     keras.config.backend() != "jax",
     reason="the pretraining runs are proven on JAX",
 )
@@ -42,6 +42,7 @@ def preset_weights(model_dir):
     return model.get_weights()
 
 
+@jax_only
 def test_sigkill_then_resume_equals_a_straight_run(tmp_path):
     """Killed after the checkpoint of step 4 of 8, resumed: the losses of
     every step, the carried memory and the weights equal a straight run's
@@ -68,6 +69,7 @@ def test_sigkill_then_resume_equals_a_straight_run(tmp_path):
         np.testing.assert_array_equal(a, b)
 
 
+@jax_only
 def test_two_processes_equal_one_process(tmp_path):
     """Two processes of 2 CPU devices each against one process of 4, data
     parallel: the same losses, carried memory and weights."""
@@ -122,6 +124,7 @@ def tool_flags(model_dir, preset, data_dir):
     ]  # fmt: skip
 
 
+@jax_only
 def test_the_tool_killed_at_any_moment_resumes_to_the_same_end(tmp_path):
     """`tools/pretrain.py` SIGKILLed from outside once its first checkpoint
     is complete (wherever it is then), then `--resume`d: the trained
@@ -163,3 +166,35 @@ def test_the_tool_killed_at_any_moment_resumes_to_the_same_end(tmp_path):
         preset_weights(tmp_path / "straight"), preset_weights(killed_dir)
     ):
         np.testing.assert_array_equal(a, b)
+    # `--mode eval` takes the run's preset from its checkpoint.
+    ((code, out, err),) = finish(
+        [
+            start(
+                tool_flags(killed_dir, tmp_path / "absent", *flags[1:])
+                + ["--mode", "eval"]
+            )
+        ]
+    )
+    assert code == 0, err[-2000:]
+    again = json.loads((killed_dir / "eval" / "metrics.json").read_text())
+    assert again["eval_metrics"] == metrics[1]["eval_metrics"]
+
+
+@pytest.mark.skipif(
+    keras.config.backend() != "tensorflow",
+    reason="tf.distribute runs on the TensorFlow backend",
+)
+def test_tensorflow_mirrored_strategy_refuses_bi_data_and_evaluates(
+    tmp_path,
+):
+    """Two replicas split each batch: `bi_data` (and memory) are refused;
+    without them a run trains and `--mode eval` reproduces its
+    evaluation."""
+    script = os.path.join(os.path.dirname(__file__), "pretrain_mirrored_run.py")
+    (result,) = results(
+        finish([start([sys.executable, script, str(tmp_path / "run")])])
+    )
+    assert "splits each batch over 2 replicas" in result["refused"]
+    evaluated = result["evaluated"]
+    assert evaluated["evaluated"] == "checkpoint 1"
+    assert evaluated["eval_metrics"] == result["trained"]["eval_metrics"]
